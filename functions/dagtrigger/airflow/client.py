@@ -1,0 +1,245 @@
+"""Airflow's REST API for triggering DAG runs: the experimental API (1.10), /api/v1 (2.x), /api/v2 (3.x).
+
+A trigger is idempotent: the run id comes from the event, and a conflict counts as success only
+once a read of that run id finds it. Any other conflict (Airflow 2's logical-date clash) and every
+transient failure is retried with backoff inside the deadline.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from dagtrigger.airflow.retry import RetryPolicy, call_with_retries
+from dagtrigger.airflow.transport import Transport
+from dagtrigger.errors import (
+    ApiVersionError,
+    AuthenticationError,
+    AuthorizationError,
+    ConfRejectedError,
+    DagNotFoundError,
+    PermanentTriggerError,
+    TransientTriggerError,
+)
+from dagtrigger.http import Response
+
+_PREFIX = {"experimental": "/api/experimental", "v1": "/api/v1", "v2": "/api/v2"}
+_VERSION_PROBES = (
+    ("v2", "/api/v2/version"),
+    ("v1", "/api/v1/version"),
+    ("experimental", "/api/experimental/test"),
+)
+
+
+@dataclass(frozen=True)
+class TriggerResult:
+    outcome: str  # "created", or "duplicate" when this event's run already existed
+    dag_id: str
+    dag_run_id: str
+    dag_run: Mapping[str, Any]  # the run as Airflow describes it
+    attempts: int
+
+    @property
+    def state(self) -> str | None:
+        state = self.dag_run.get("state")
+        return state if isinstance(state, str) else None
+
+
+def detect_api_version(transport: Transport) -> str:
+    """Ask the server which REST API it has: the newest that does not answer 404."""
+    for version, path in _VERSION_PROBES:
+        response = transport.request("GET", path)
+        if response.status >= 500 or response.status == 429:
+            raise TransientTriggerError(
+                f"Airflow at {transport.description} answered {response.status} to GET {path}",
+                status=response.status,
+                retry_after=response.retry_after(),
+            )
+        if response.status != 404:
+            return version
+    raise ApiVersionError(
+        f"No Airflow REST API found at {transport.description} (404 for /api/v2, /api/v1 and "
+        "/api/experimental): check AIRFLOW_URL points at the Airflow web server's base URL."
+    )
+
+
+class AirflowClient:
+    """Triggers and reads DAG runs; one instance is reused for every event of a process."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        api_version: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.transport = transport
+        self.retry = retry or RetryPolicy()
+        self._api_version = api_version
+        self._lock = threading.Lock()
+
+    @property
+    def api_version(self) -> str:
+        """The configured version, else the detected one (asked once, then cached)."""
+        with self._lock:
+            if self._api_version is None:
+                self._api_version = call_with_retries(
+                    lambda: detect_api_version(self.transport),
+                    self.retry,
+                    what=f"detecting the Airflow API version at {self.transport.description}",
+                )
+            return self._api_version
+
+    def trigger(
+        self,
+        dag_id: str,
+        dag_run_id: str | None,
+        conf: Mapping[str, Any],
+        *,
+        note: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> TriggerResult:
+        """Create the run, or confirm it already exists; raises the classified error otherwise."""
+        version = self.api_version
+        path = f"{_PREFIX[version]}/dags/{quote(dag_id, safe='')}/" + (
+            "dag_runs" if version == "experimental" else "dagRuns"
+        )
+        body = _trigger_body(version, dag_run_id, conf, note)
+        attempts = 0
+        uncertain = False  # an earlier attempt may have created the run without our hearing back
+
+        def attempt() -> TriggerResult:
+            nonlocal attempts, uncertain
+            attempts += 1
+            try:
+                response = self.transport.request("POST", path, json_body=body)
+            except TransientTriggerError:
+                uncertain = True
+                raise
+            if response.status in (200, 201):
+                run = response.json()
+                created = run if isinstance(run, dict) else {"dag_run_id": dag_run_id}
+                return TriggerResult(
+                    "created", dag_id, _run_id_of(created, dag_run_id), created, attempts
+                )
+            if dag_run_id is not None and _is_conflict(version, response):
+                existing = self.get_dag_run(dag_id, dag_run_id)
+                if existing is not None:
+                    outcome = "created" if uncertain else "duplicate"
+                    return TriggerResult(outcome, dag_id, dag_run_id, existing, attempts)
+                raise TransientTriggerError(
+                    f"Airflow answered {response.status} ({response.detail()}) but run {dag_run_id!r} "
+                    "does not exist: another run holds the same logical date",
+                    status=response.status,
+                )
+            if response.status >= 500:
+                uncertain = True
+            raise self._classify(response, dag_id, "trigger")
+
+        return call_with_retries(
+            attempt,
+            retry or self.retry,
+            what=f"triggering DAG {dag_id!r} (run {dag_run_id})",
+        )
+
+    def get_dag_run(self, dag_id: str, dag_run_id: str) -> Mapping[str, Any] | None:
+        """The run as Airflow describes it, or None when it does not exist."""
+        version = self.api_version
+        dag = quote(dag_id, safe="")
+        if version == "experimental":
+            response = self.transport.request("GET", f"{_PREFIX[version]}/dags/{dag}/dag_runs")
+            if response.status == 200 and isinstance(runs := response.json(), list):
+                return next(
+                    (r for r in runs if isinstance(r, dict) and r.get("run_id") == dag_run_id), None
+                )
+        else:
+            path = f"{_PREFIX[version]}/dags/{dag}/dagRuns/{quote(dag_run_id, safe='')}"
+            response = self.transport.request("GET", path)
+            if response.status == 200 and isinstance(run := response.json(), dict):
+                return run
+        if response.status == 404:
+            return None
+        raise self._classify(response, dag_id, "read run of")
+
+    def _classify(self, response: Response, dag_id: str, action: str) -> Exception:
+        status, detail = response.status, response.detail()
+        where = f"Airflow at {self.transport.description}"
+        if status == 429 or status >= 500:
+            return TransientTriggerError(
+                f"{where} answered {status} to {action} DAG {dag_id!r}: {detail}",
+                status=status,
+                retry_after=response.retry_after(),
+            )
+        if status == 401:
+            return AuthenticationError(
+                f"{where} rejected {self.transport.auth.description} (401: {detail}). "
+                + self.transport.auth.hint(status),
+                status=status,
+            )
+        if status == 403:
+            return AuthorizationError(
+                f"{where} refused {self.transport.auth.description} permission to {action} DAG "
+                f"{dag_id!r} (403: {detail}). " + self.transport.auth.hint(status),
+                status=status,
+            )
+        if status == 404 and "/api/v1 has been removed" in detail:
+            return ApiVersionError(
+                f"{where} is Airflow 3, which has no /api/v1: set AIRFLOW_API_VERSION=v2, or unset "
+                "it to detect the version.",
+                status=status,
+            )
+        if status == 404:
+            return DagNotFoundError(
+                f"DAG {dag_id!r} was not found at {where} (404: {detail}). Check the DAG id (DAG_ID "
+                "or the route's dag_id), that its file is in the DAGs folder and has no import "
+                "errors (Airflow UI: Import errors), and that Airflow has parsed it.",
+                status=status,
+            )
+        if status in (400, 422):
+            return ConfRejectedError(
+                f"{where} rejected the run for DAG {dag_id!r} ({status}: {detail}). If the DAG "
+                "declares params, make the conf match them (route conf / replace_conf).",
+                status=status,
+            )
+        return PermanentTriggerError(
+            f"{where} answered {status} to {action} DAG {dag_id!r}: {detail}", status=status
+        )
+
+
+def _trigger_body(
+    version: str, dag_run_id: str | None, conf: Mapping[str, Any], note: str | None
+) -> dict[str, Any]:
+    if version == "experimental":
+        # "false" keeps sub-second execution dates, so two events in one second do not clash.
+        body: dict[str, Any] = {"conf": dict(conf), "replace_microseconds": "false"}
+        if dag_run_id is not None:
+            body["run_id"] = dag_run_id
+        return body
+    body = {"conf": dict(conf)}
+    if dag_run_id is not None:
+        body["dag_run_id"] = dag_run_id
+    if version == "v2":
+        # Airflow 3 requires the key; null means "no data interval", the right thing for events.
+        body["logical_date"] = None
+        if note is not None:
+            body["note"] = note
+    return body
+
+
+def _is_conflict(version: str, response: Response) -> bool:
+    if response.status == 409:
+        return True
+    # Airflow 1.10 reports an existing run id as 400 "Run id ... already exists".
+    return (
+        version == "experimental"
+        and response.status == 400
+        and "already exists" in response.detail()
+    )
+
+
+def _run_id_of(run: Mapping[str, Any], fallback: str | None) -> str:
+    value = run.get("dag_run_id") or run.get("run_id") or fallback
+    return str(value)

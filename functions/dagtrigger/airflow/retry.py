@@ -1,0 +1,67 @@
+"""Exponential backoff with jitter inside a deadline, honouring the server's Retry-After."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from dagtrigger.errors import TransientTriggerError
+
+T = TypeVar("T")
+logger = logging.getLogger("dagtrigger")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    deadline: float = 30.0  # seconds for all attempts; then the platform's redelivery takes over
+    base_delay: float = 0.25
+    max_delay: float = 8.0
+
+    def backoff(self, retry_number: int) -> float:
+        """Equal jitter: grows exponentially, never collapses to zero, spreads concurrent senders."""
+        ceiling = min(self.max_delay, self.base_delay * 2 ** (retry_number - 1))
+        return float(ceiling / 2 + random.uniform(0, ceiling / 2))
+
+
+def call_with_retries(
+    attempt: Callable[[], T],
+    policy: RetryPolicy,
+    *,
+    what: str,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> T:
+    """Run `attempt` until it succeeds, raises a non-transient error, or the deadline is near.
+
+    The last TransientTriggerError is raised again, annotated with the attempts made, so that the
+    caller can hand the event back to the platform for redelivery.
+    """
+    started = clock()
+    retries = 0
+    while True:
+        try:
+            return attempt()
+        except TransientTriggerError as exc:
+            retries += 1
+            delay = exc.retry_after if exc.retry_after is not None else policy.backoff(retries)
+            elapsed = clock() - started
+            if elapsed + delay > policy.deadline:
+                raise TransientTriggerError(
+                    f"{what}: {exc} (gave up after {retries} attempt(s) in {elapsed:.1f} s; "
+                    f"the deadline is {policy.deadline:g} s)",
+                    status=exc.status,
+                    retry_after=exc.retry_after,
+                ) from exc
+            logger.warning(
+                "%s: %s; retry %d in %.2f s",
+                what,
+                exc,
+                retries,
+                delay,
+                extra={"retry": retries, "delay_s": round(delay, 3)},
+            )
+            sleep(delay)

@@ -1,0 +1,43 @@
+"""How requests reach Airflow's REST API: directly over HTTP with an Auth, or through a cloud API.
+
+The client speaks in API paths (`/api/v2/dags/...`); a transport delivers them. Cloud paths that
+do not talk HTTP to the web server (MWAA's invoke_rest_api) implement the same protocol.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from dagtrigger.auth import Auth
+from dagtrigger.http import HttpSession, Response
+
+
+class Transport(Protocol):
+    """Delivers one REST call to Airflow, authenticated; raises TransientTriggerError on I/O."""
+
+    description: str  # where the calls go, for messages
+    auth: Auth
+
+    def request(self, method: str, path: str, *, json_body: Any = None) -> Response: ...
+
+
+class HttpTransport:
+    """Calls the web server directly; renews the credential once when it is rejected."""
+
+    def __init__(self, base_url: str, auth: Auth, session: HttpSession) -> None:
+        self.base_url = base_url
+        self.description = base_url
+        self.auth = auth
+        self._session = session
+
+    def request(self, method: str, path: str, *, json_body: Any = None) -> Response:
+        url = self.base_url + path
+        response = self._session.request(
+            method, url, json_body=json_body, headers=self.auth.headers()
+        )
+        # Airflow 3 answers 403 "Invalid JWT token" to an expired token, so 403 earns one renewal too.
+        if response.status in (401, 403) and self.auth.refresh():
+            response = self._session.request(
+                method, url, json_body=json_body, headers=self.auth.headers()
+            )
+        return response

@@ -1,0 +1,80 @@
+"""Airflow 3: a JWT from `POST /auth/token`, cached until it nears its `exp` claim."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+
+from dagtrigger.auth import CachedTokenAuth, Token
+from dagtrigger.errors import AuthenticationError, TransientTriggerError
+from dagtrigger.http import HttpSession
+
+
+class AirflowJwtAuth(CachedTokenAuth):
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        session: HttpSession,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        super().__init__(clock)
+        self._token_url = f"{base_url}/auth/token"
+        self._credentials = {"username": username, "password": password}
+        self._session = session
+        self._username = username
+        self.description = f"Airflow user {username!r} (JWT from /auth/token)"
+
+    def fetch_token(self) -> Token:
+        response = self._session.request("POST", self._token_url, json_body=self._credentials)
+        if response.status in (401, 403):
+            raise AuthenticationError(
+                f"Airflow refused to issue a token for user {self._username!r} "
+                f"({response.status} {response.detail()}): check AIRFLOW_USERNAME and AIRFLOW_PASSWORD.",
+                status=response.status,
+            )
+        if response.status == 404:
+            raise AuthenticationError(
+                f"{self._token_url} does not exist (404): this server is not Airflow 3 with the "
+                "default auth manager; use AIRFLOW_AUTH=basic for Airflow 2, or the auth path "
+                "of your platform.",
+                status=404,
+            )
+        payload = response.json()
+        if response.status >= 500 or response.status == 429:
+            raise TransientTriggerError(
+                f"Airflow could not issue a token ({response.status} {response.detail()})",
+                status=response.status,
+                retry_after=response.retry_after(),
+            )
+        if response.status not in (200, 201) or not isinstance(payload, dict):
+            raise AuthenticationError(
+                f"Unexpected answer from {self._token_url}: {response.status} {response.detail()}",
+                status=response.status,
+            )
+        access_token = payload.get("access_token")
+        if not isinstance(access_token, str) or not access_token:
+            raise AuthenticationError(f"{self._token_url} answered without an access_token")
+        return Token(access_token, _expiry(access_token))
+
+    def hint(self, status: int) -> str:
+        return (
+            f"Check that Airflow user {self._username!r} has a role that may trigger DAG runs "
+            "(with the simple auth manager: [core] simple_auth_manager_users role 'op' or 'admin'; "
+            "with FAB: Op or User)."
+        )
+
+
+def _expiry(jwt: str) -> float | None:
+    """The `exp` claim, read without verifying: only the issuer needs to trust the token."""
+    try:
+        payload_part = jwt.split(".")[1]
+        padded = payload_part + "=" * (-len(payload_part) % 4)
+        claims: Any = json.loads(base64.urlsafe_b64decode(padded))
+    except (IndexError, ValueError):
+        return None
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    return float(exp) if isinstance(exp, int | float) else None

@@ -1,0 +1,134 @@
+"""The core: a raw event in, the DAG runs it calls for planned, created once, and reported.
+
+Entry points call `Dispatcher.handle` (or `plan` then `send`) and turn the `Report` into their
+platform's answer; nothing here knows which cloud delivered the event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dagtrigger.airflow.client import AirflowClient
+from dagtrigger.airflow.retry import RetryPolicy
+from dagtrigger.errors import DagTriggerError, RouteError
+from dagtrigger.events import Event, Normalised, normalise
+from dagtrigger.routing import Router
+from dagtrigger.run_id import build_dag_run_id
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    dag_id: str
+    dag_run_id: str
+    conf: Mapping[str, Any]
+    route: str
+    event: Event
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"dag_id": self.dag_id, "dag_run_id": self.dag_run_id, "conf": dict(self.conf)}
+
+
+@dataclass(frozen=True)
+class Plan:
+    runs: tuple[PlannedRun, ...] = ()
+    ignored: tuple[str, ...] = ()  # why parts of the payload, or whole events, start no run
+    notes: tuple[str, ...] = ()
+    route_errors: tuple[RouteError, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run: PlannedRun
+    outcome: str  # "created", "duplicate" or "failed"
+    state: str | None = None
+    error: DagTriggerError | None = None
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class Report:
+    plan: Plan
+    outcomes: tuple[RunOutcome, ...]
+
+    @property
+    def transient_errors(self) -> list[DagTriggerError]:
+        """Failures worth redelivering the event for (the runs that did succeed are idempotent)."""
+        return [o.error for o in self.outcomes if o.error is not None and o.error.retryable]
+
+    @property
+    def permanent_errors(self) -> list[DagTriggerError]:
+        """Failures a redelivery would repeat: log them, acknowledge the event."""
+        failed = [o.error for o in self.outcomes if o.error is not None and not o.error.retryable]
+        return [*self.plan.route_errors, *failed]
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for o in self.outcomes if o.outcome == outcome)
+
+
+def plan_events(normalised: Normalised, router: Router) -> Plan:
+    """Route every event and give each planned run its deterministic id."""
+    runs: list[PlannedRun] = []
+    ignored = list(normalised.skipped)
+    notes: list[str] = []
+    route_errors: list[RouteError] = []
+    for event in normalised.events:
+        try:
+            routing = router.route(event)
+        except RouteError as exc:
+            route_errors.append(exc)
+            continue
+        notes.extend(routing.notes)
+        if routing.ignored is not None:
+            ignored.append(routing.ignored)
+        run_id = build_dag_run_id(event)
+        runs.extend(PlannedRun(t.dag_id, run_id, t.conf, t.route, event) for t in routing.triggers)
+    return Plan(tuple(runs), tuple(ignored), tuple(notes), tuple(route_errors))
+
+
+class Dispatcher:
+    """Plans and sends runs. The router and client are built on first use and then reused."""
+
+    def __init__(
+        self,
+        router: Callable[[], Router],
+        client: Callable[[], AirflowClient],
+    ) -> None:
+        self._router = router
+        self._client = client
+
+    def plan(self, payload: Any) -> Plan:
+        """Raises EventError for a payload that cannot be used; never touches the network."""
+        return self.plan_normalised(normalise(payload))
+
+    def plan_normalised(self, normalised: Normalised) -> Plan:
+        return plan_events(normalised, self._router())
+
+    def send(self, plan: Plan, *, deadline: float | None = None) -> Report:
+        """Create every planned run; one run's failure does not stop the others."""
+        if not plan.runs:
+            return Report(plan, ())
+        client = self._client()
+        retry = None
+        if deadline is not None:
+            retry = RetryPolicy(deadline, client.retry.base_delay, client.retry.max_delay)
+        return Report(plan, tuple(self._send_one(client, run, retry) for run in plan.runs))
+
+    def handle(self, payload: Any, *, deadline: float | None = None) -> Report:
+        return self.send(self.plan(payload), deadline=deadline)
+
+    @staticmethod
+    def _send_one(client: AirflowClient, run: PlannedRun, retry: RetryPolicy | None) -> RunOutcome:
+        try:
+            result = client.trigger(
+                run.dag_id, run.dag_run_id, run.conf, note=_note(run.event), retry=retry
+            )
+        except DagTriggerError as exc:
+            return RunOutcome(run, "failed", error=exc)
+        return RunOutcome(run, result.outcome, result.state, attempts=result.attempts)
+
+
+def _note(event: Event) -> str:
+    subject = event.object.uri if event.object is not None else event.label
+    return f"Triggered by dagtrigger: {event.provider} {event.event_type} {subject}"[:1000]

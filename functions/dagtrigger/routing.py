@@ -1,0 +1,438 @@
+"""Which DAGs an event starts, and with which conf.
+
+Rules are checked and compiled once, when they are loaded: every mistake in them is a
+ConfigurationError naming the rule, the field and the fix, and matching an event afterwards is a
+few precompiled regex calls. Every matching rule plans a run, at most one per DAG (the first
+matching rule for a DAG wins).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dagtrigger.errors import ConfigurationError, RouteError
+from dagtrigger.events.model import (
+    PROVIDERS,
+    BridgeEvent,
+    Event,
+    Message,
+    StorageObject,
+)
+from dagtrigger.templates import (
+    MissingValueError,
+    ObjectNode,
+    TemplateSyntaxError,
+    compile_conf,
+    json_kind,
+)
+
+DAG_ID_SETTING = "DAG_ID"  # the setting for one DAG, also the route name its runs carry
+DAG_ID_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
+DAG_ID_MAX_LENGTH = 250
+
+_RULE_KEYS = ("name", "match", "dag_id", "conf", "replace_conf")
+_MATCH_KEYS = (
+    "provider",
+    "event_type",
+    "bucket",
+    "prefix",
+    "suffix",
+    "glob",
+    "regex",
+    "attributes",
+    "source",
+    "detail_type",
+)
+
+
+def _every_default_conf_field() -> frozenset[str]:
+    # Derived from Event.default_conf() itself, so the fields templates may use cannot drift
+    # from the documented conf: an event with an object, a message and a bridge part has them all.
+    event = Event(
+        provider="gcs",
+        event_id="",
+        event_type="",
+        event_time=None,
+        identity=(),
+        object=StorageObject(scheme="gs", bucket="", name=""),
+        message=Message(message_id="", data=None, data_encoding="base64"),
+        bridge=BridgeEvent(source="", detail_type="", detail={}),
+    )
+    return frozenset(event.default_conf())
+
+
+DEFAULT_CONF_FIELDS = _every_default_conf_field()
+
+
+@dataclass(frozen=True)
+class PlannedTrigger:
+    """One DAG run to create for one event."""
+
+    dag_id: str
+    conf: dict[str, Any]
+    route: str  # the rule's name, or DAG_ID_SETTING when one DAG takes every event
+    event: Event
+
+
+@dataclass(frozen=True)
+class Routing:
+    """What to do with one event: the runs to create, or why there are none."""
+
+    triggers: tuple[PlannedTrigger, ...]
+    ignored: str | None  # why no run was planned; None when there are triggers
+    notes: tuple[str, ...] = ()  # what routing decided that a reader of the logs should know
+
+
+Matcher = Callable[[Event], bool]
+_NO_CONF = ObjectNode(())
+
+
+@dataclass(frozen=True)
+class _TextMatcher:
+    """Accepts an event when the text `pick` reads from it passes `test`; no text, no match."""
+
+    pick: Callable[[Event], str | None]
+    test: Callable[[str], object]
+
+    def __call__(self, event: Event) -> bool:
+        text = self.pick(event)
+        return text is not None and bool(self.test(text))
+
+
+@dataclass(frozen=True)
+class _AttributeMatcher:
+    """Accepts a message event whose attributes include every key, each matching its globs."""
+
+    patterns: tuple[tuple[str, re.Pattern[str]], ...]
+
+    def __call__(self, event: Event) -> bool:
+        if event.message is None:
+            return False
+        attributes = event.message.attributes
+        return all(
+            key in attributes and pattern.match(attributes[key]) is not None
+            for key, pattern in self.patterns
+        )
+
+
+@dataclass(frozen=True)
+class Route:
+    """A compiled rule: matchers that must all accept an event, and the run it then plans."""
+
+    name: str
+    dag_id: str
+    matchers: tuple[Matcher, ...] = ()
+    regex: re.Pattern[str] | None = None  # searched in the object name; named groups are fields
+    conf: ObjectNode = _NO_CONF
+    replace_conf: bool = False
+
+    def match(self, event: Event) -> dict[str, Any] | None:
+        """The regex's named groups when the event matches (empty without a regex), else None."""
+        if not all(matcher(event) for matcher in self.matchers):
+            return None
+        if self.regex is None:
+            return {}
+        found = self.regex.search(event.object.name) if event.object is not None else None
+        return None if found is None else found.groupdict()
+
+    def plan(self, event: Event, groups: Mapping[str, Any]) -> PlannedTrigger:
+        """The run for a matching event; RouteError when the conf needs a value it lacks."""
+        default_conf = event.default_conf()
+        try:
+            rendered = self.conf.render({**default_conf, **groups})
+        except MissingValueError as exc:
+            raise RouteError(
+                f'route "{self.name}": "{exc.placeholder}" has no value for event '
+                f"{describe_event(event)} ({exc.reason})"
+            ) from exc
+        conf = rendered if self.replace_conf else {**default_conf, **rendered}
+        return PlannedTrigger(self.dag_id, conf, self.name, event)
+
+
+class Router:
+    """Turns each event into the DAG runs it should start."""
+
+    def __init__(self, routes: tuple[Route, ...]) -> None:
+        self.routes = routes
+
+    @classmethod
+    def single(cls, dag_id: str) -> Router:
+        """Every event starts `dag_id` with the default conf."""
+        return cls((Route(name=DAG_ID_SETTING, dag_id=check_dag_id(dag_id, DAG_ID_SETTING)),))
+
+    @classmethod
+    def from_rules(
+        cls, rules: Any, *, default_dag_id: str | None = None, source: str = "DAGTRIGGER_ROUTES"
+    ) -> Router:
+        """Compile parsed JSON rules: a list of rules, or {"routes": [rules]}.
+
+        `default_dag_id` (the DAG_ID setting) is the DAG of rules without a "dag_id"; `source`
+        names where the rules came from in error messages. Raises ConfigurationError for any
+        mistake in them.
+        """
+        if default_dag_id is not None:
+            check_dag_id(default_dag_id, f'{DAG_ID_SETTING} (the DAG of routes without "dag_id")')
+        routes = tuple(
+            _compile_rule(rule, index, source, default_dag_id)
+            for index, rule in enumerate(_rule_list(rules, source), start=1)
+        )
+        _check_unique_names(routes, source)
+        return cls(routes)
+
+    def route(self, event: Event) -> Routing:
+        """Plan a run for every matching rule, one per DAG; RouteError if a conf cannot render."""
+        planned: dict[str, PlannedTrigger] = {}
+        notes: list[str] = []
+        for route in self.routes:
+            groups = route.match(event)
+            if groups is None:
+                continue
+            first = planned.get(route.dag_id)
+            if first is None:
+                planned[route.dag_id] = route.plan(event, groups)
+            else:
+                notes.append(
+                    f'route "{route.name}" also matched DAG "{route.dag_id}"; '
+                    f'the first matching route "{first.route}" wins'
+                )
+        ignored = None if planned else self._why_nothing_matched(event)
+        return Routing(tuple(planned.values()), ignored, tuple(notes))
+
+    def _why_nothing_matched(self, event: Event) -> str:
+        count = len(self.routes)
+        routes = "1 route" if count == 1 else f"{count} routes"
+        return f"no route matched ({routes}; event {describe_event(event)})"
+
+
+def describe_event(event: Event) -> str:
+    """The event as messages show it: provider, type and what it is about."""
+    return f"{event.provider} {event.event_type} {event.label}"
+
+
+def check_dag_id(dag_id: object, where: str) -> str:
+    """`dag_id` when it is a valid Airflow DAG id, else a ConfigurationError prefixed by `where`."""
+    if not isinstance(dag_id, str):
+        problem = f"the DAG id must be a string, not {json_kind(dag_id)}"
+    elif not dag_id:
+        problem = "the DAG id is empty; set it to the dag_id of the DAG to start"
+    elif len(dag_id) > DAG_ID_MAX_LENGTH:
+        problem = f"the DAG id is {len(dag_id)} characters long; Airflow allows {DAG_ID_MAX_LENGTH}"
+    elif DAG_ID_PATTERN.fullmatch(dag_id) is None:
+        problem = f'"{dag_id}" is not a valid DAG id; use only letters, digits, "_", "." and "-"'
+    else:
+        return dag_id
+    raise ConfigurationError(f"{where}: {problem}")
+
+
+# --- Loading: everything below turns one parsed rule into a Route or a ConfigurationError.
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """Where a rule came from, for error messages."""
+
+    source: str
+    label: str  # 'route "daily-sales"', or 'route #2' when the rule has no name
+
+    def error(self, message: str) -> ConfigurationError:
+        return ConfigurationError(f"{self.source}: {self.label}: {message}")
+
+
+def _rule_list(rules: Any, source: str) -> list[Any]:
+    if isinstance(rules, Mapping):
+        unknown = sorted(set(rules) - {"routes"})
+        if unknown:
+            raise ConfigurationError(
+                f'{source}: unknown key "{unknown[0]}" at the top level (allowed: routes)'
+            )
+        if "routes" not in rules:
+            raise ConfigurationError(f'{source}: missing "routes"; write {{"routes": [...]}}')
+        rules = rules["routes"]
+    if not isinstance(rules, list):
+        raise ConfigurationError(
+            f'{source}: expected a list of routes or {{"routes": [...]}}, got {json_kind(rules)}'
+        )
+    if not rules:
+        raise ConfigurationError(f"{source}: there are no routes; add at least one")
+    return rules
+
+
+def _compile_rule(raw: Any, index: int, source: str, default_dag_id: str | None) -> Route:
+    if not isinstance(raw, Mapping):
+        raise _Rule(source, f"route #{index}").error(f"must be an object, not {json_kind(raw)}")
+    name = raw.get("name", f"route-{index}")
+    if not isinstance(name, str) or not name:
+        raise _Rule(source, f"route #{index}").error('"name" must be a non-empty string')
+    rule = _Rule(source, f'route "{name}"' if "name" in raw else f"route #{index}")
+    _check_keys(raw, _RULE_KEYS, "the route", rule)
+    matchers, regex = _compile_match(raw.get("match", {}), rule)
+    replace_conf = raw.get("replace_conf", False)
+    if not isinstance(replace_conf, bool):
+        raise rule.error(f'"replace_conf" must be true or false, not {json_kind(replace_conf)}')
+    return Route(
+        name=name,
+        dag_id=_rule_dag_id(raw, default_dag_id, rule),
+        matchers=matchers,
+        regex=regex,
+        conf=_compile_rule_conf(raw.get("conf", {}), regex, rule),
+        replace_conf=replace_conf,
+    )
+
+
+def _check_keys(raw: Mapping[str, Any], allowed: tuple[str, ...], where: str, rule: _Rule) -> None:
+    for key in raw:
+        if key not in allowed:
+            raise rule.error(f'unknown key "{key}" in {where} (allowed: {", ".join(allowed)})')
+
+
+def _rule_dag_id(raw: Mapping[str, Any], default_dag_id: str | None, rule: _Rule) -> str:
+    if "dag_id" not in raw:
+        if default_dag_id is None:
+            raise rule.error(f'has no "dag_id"; add one, or set {DAG_ID_SETTING} as the default')
+        return default_dag_id
+    return check_dag_id(raw["dag_id"], f'{rule.source}: {rule.label}: "dag_id"')
+
+
+def _compile_rule_conf(conf: Any, regex: re.Pattern[str] | None, rule: _Rule) -> ObjectNode:
+    if not isinstance(conf, Mapping):
+        raise rule.error(f'"conf" must be an object, not {json_kind(conf)}')
+    groups = set(regex.groupindex) if regex is not None else set()
+    try:
+        return compile_conf(conf, fields=DEFAULT_CONF_FIELDS | groups)
+    except TemplateSyntaxError as exc:
+        raise rule.error(str(exc)) from exc
+
+
+# --- The "match" object: a table from key to what it reads from the event and how it tests it.
+
+
+def _object_name(event: Event) -> str | None:
+    return event.object.name if event.object is not None else None
+
+
+def _bucket(event: Event) -> str | None:
+    return event.object.bucket if event.object is not None else None
+
+
+def _bridge_source(event: Event) -> str | None:
+    return event.bridge.source if event.bridge is not None else None
+
+
+def _bridge_detail_type(event: Event) -> str | None:
+    return event.bridge.detail_type if event.bridge is not None else None
+
+
+def _any_glob(globs: tuple[str, ...]) -> Callable[[str], object]:
+    return _compile_globs(globs).match
+
+
+def _any_prefix(prefixes: tuple[str, ...]) -> Callable[[str], object]:
+    return lambda text: text.startswith(prefixes)
+
+
+def _any_suffix(suffixes: tuple[str, ...]) -> Callable[[str], object]:
+    return lambda text: text.endswith(suffixes)
+
+
+def _any_of(values: tuple[str, ...]) -> Callable[[str], object]:
+    return frozenset(values).__contains__
+
+
+_TEXT_MATCHERS: dict[
+    str, tuple[Callable[[Event], str | None], Callable[[tuple[str, ...]], Callable[[str], object]]]
+] = {
+    "provider": (lambda event: event.provider, _any_of),
+    "event_type": (lambda event: event.event_type, _any_glob),
+    "bucket": (_bucket, _any_glob),
+    "prefix": (_object_name, _any_prefix),
+    "suffix": (_object_name, _any_suffix),
+    "glob": (_object_name, _any_glob),
+    "source": (_bridge_source, _any_glob),
+    "detail_type": (_bridge_detail_type, _any_glob),
+}
+
+
+def _compile_match(match: Any, rule: _Rule) -> tuple[tuple[Matcher, ...], re.Pattern[str] | None]:
+    if not isinstance(match, Mapping):
+        raise rule.error(f'"match" must be an object, not {json_kind(match)}')
+    _check_keys(match, _MATCH_KEYS, '"match"', rule)
+    matchers: list[Matcher] = []
+    for key, (pick, make_test) in _TEXT_MATCHERS.items():  # table order: cheap tests first
+        if key in match:
+            values = _strings(match[key], f"match.{key}", rule)
+            if key == "provider":
+                _check_providers(values, rule)
+            matchers.append(_TextMatcher(pick, make_test(values)))
+    if "attributes" in match:
+        matchers.append(_compile_attributes(match["attributes"], rule))
+    regex = _compile_regex(match["regex"], rule) if "regex" in match else None
+    return tuple(matchers), regex
+
+
+def _strings(value: Any, field: str, rule: _Rule) -> tuple[str, ...]:
+    """A string or a non-empty list of strings, as a tuple ("any of")."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and value and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    if isinstance(value, list) and not value:
+        raise rule.error(f'"{field}" is an empty list, which matches nothing; remove it')
+    raise rule.error(f'"{field}" must be a string or a list of strings, not {json_kind(value)}')
+
+
+def _check_providers(providers: tuple[str, ...], rule: _Rule) -> None:
+    for provider in providers:
+        if provider not in PROVIDERS:
+            raise rule.error(
+                f'unknown provider "{provider}" in "match.provider" '
+                f"(allowed: {', '.join(PROVIDERS)})"
+            )
+
+
+def _compile_attributes(attributes: Any, rule: _Rule) -> _AttributeMatcher:
+    if not isinstance(attributes, Mapping) or not attributes:
+        raise rule.error(
+            '"match.attributes" must be a non-empty object of attribute name to glob, e.g. '
+            '{"eventType": "OBJECT_FINALIZE"}'
+        )
+    return _AttributeMatcher(
+        tuple(
+            (key, _compile_globs(_strings(globs, f"match.attributes.{key}", rule)))
+            for key, globs in attributes.items()
+        )
+    )
+
+
+def _compile_regex(pattern: Any, rule: _Rule) -> re.Pattern[str]:
+    if not isinstance(pattern, str):
+        raise rule.error(f'"match.regex" must be a string, not {json_kind(pattern)}')
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise rule.error(f'"match.regex" is not a valid regular expression: {exc}') from exc
+    for group in regex.groupindex:
+        if group in DEFAULT_CONF_FIELDS:
+            raise rule.error(
+                f'"match.regex" has a group named "{group}", which is already a conf field; '
+                f'rename the group (e.g. "{group}_part")'
+            )
+    return regex
+
+
+def _compile_globs(globs: tuple[str, ...]) -> re.Pattern[str]:
+    # fnmatchcase semantics (case-sensitive; "*" also matches "/"), all globs in one pattern.
+    return re.compile("|".join(f"(?:{fnmatch.translate(glob)})" for glob in globs))
+
+
+def _check_unique_names(routes: tuple[Route, ...], source: str) -> None:
+    seen: set[str] = set()
+    for route in routes:
+        if route.name in seen:
+            raise ConfigurationError(
+                f'{source}: two routes are named "{route.name}"; give each route its own name'
+            )
+        seen.add(route.name)

@@ -1,0 +1,35 @@
+"""Deterministic, readable DAG run ids: the same event always maps to the same run."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from dagtrigger.events.model import Event
+
+MAX_RUN_ID_LENGTH = 250
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.~:+-]+$")  # Airflow's default allowed_run_id_pattern
+
+_DISALLOWED = re.compile(r"[^A-Za-z0-9_.~:+-]+")
+_DIGEST_LENGTH = 20  # 80 bits: collisions between distinct events are not a practical concern
+_SEPARATOR = "__"
+_MAX_KIND_LENGTH = 60
+
+
+def build_dag_run_id(event: Event) -> str:
+    """Return `<provider>__<kind>__<label>__<digest>` for the event.
+
+    The digest covers the event's full identity, so two events whose readable parts coincide after
+    sanitising or truncation still get different ids; the readable parts are for people scanning
+    the Airflow UI.
+    """
+    digest = hashlib.sha256("\x1f".join(event.identity).encode()).hexdigest()[:_DIGEST_LENGTH]
+    kind = _sanitise(event.event_type.rsplit(".", 1)[-1])[:_MAX_KIND_LENGTH]
+    head = f"{event.provider}{_SEPARATOR}{kind}"
+    room = MAX_RUN_ID_LENGTH - len(head) - len(digest) - 2 * len(_SEPARATOR)
+    label = _sanitise(event.label)[: max(room, 0)].rstrip("_")
+    return _SEPARATOR.join(part for part in (head, label, digest) if part)
+
+
+def _sanitise(text: str) -> str:
+    return _DISALLOWED.sub("_", text).strip("_") or "_"

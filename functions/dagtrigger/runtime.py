@@ -1,0 +1,114 @@
+"""The composition root: settings → router, auth, transport, client, dispatcher.
+
+Nothing is built at import time. Entry points call `get_dispatcher()`, which builds on first use
+and keeps the result at module scope, so warm invocations reuse the connection pool and token.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+
+from dagtrigger.airflow.client import AirflowClient
+from dagtrigger.airflow.retry import RetryPolicy
+from dagtrigger.airflow.transport import HttpTransport, Transport
+from dagtrigger.auth import Auth, NoAuth
+from dagtrigger.dispatch import Dispatcher
+from dagtrigger.http import HttpSession
+from dagtrigger.routes_source import CachedRoutes, describe_source
+from dagtrigger.routing import Router
+from dagtrigger.settings import Settings
+
+
+def build_router(settings: Settings) -> Callable[[], Router]:
+    """A callable returning the current Router (routes from a URL are re-read after their TTL)."""
+    if settings.routes is None:
+        assert settings.dag_id is not None  # Settings.from_env guarantees one of the two
+        router = Router.single(settings.dag_id)
+        return lambda: router
+    spec = settings.routes
+    cached = CachedRoutes(
+        spec,
+        settings.routes_ttl,
+        lambda rules: Router.from_rules(
+            rules, default_dag_id=settings.dag_id, source=describe_source(spec)
+        ),
+    )
+    return cached.get
+
+
+def build_client(settings: Settings, session: HttpSession | None = None) -> AirflowClient:
+    """The Airflow client for the configured URL, auth path and API version."""
+    base_url = settings.require_airflow_url()
+    session = session or HttpSession(timeout=settings.timeout)
+    retry = RetryPolicy(deadline=settings.deadline)
+    api_version = settings.api_version
+    mode = settings.auth
+    if mode is None:  # username and password: basic on Airflow 1/2, a JWT on Airflow 3
+        if api_version is None:
+            probe: Transport = HttpTransport(base_url, NoAuth(), session)
+            api_version = AirflowClient(probe, retry=retry).api_version
+        mode = settings.password_auth_for(api_version)
+    transport = HttpTransport(base_url, build_auth(mode, settings, session), session)
+    return AirflowClient(transport, api_version=api_version, retry=retry)
+
+
+def build_auth(mode: str, settings: Settings, session: HttpSession) -> Auth:
+    """One auth path per mode; each module is imported only when its mode is used."""
+    if mode == "basic":
+        from dagtrigger.auth.basic import BasicAuth
+
+        return BasicAuth(_need(settings.username), _need(settings.password))
+    if mode == "jwt":
+        from dagtrigger.auth.airflow_jwt import AirflowJwtAuth
+
+        return AirflowJwtAuth(
+            settings.require_airflow_url(),
+            _need(settings.username),
+            _need(settings.password),
+            session,
+        )
+    if mode == "bearer":
+        from dagtrigger.auth.bearer import StaticBearerAuth
+
+        return StaticBearerAuth(_need(settings.token))
+    return NoAuth()
+
+
+def build_dispatcher(settings: Settings) -> Dispatcher:
+    client: AirflowClient | None = None
+    lock = threading.Lock()
+
+    def get_client() -> AirflowClient:
+        nonlocal client
+        with lock:
+            if client is None:
+                client = build_client(settings)
+            return client
+
+    return Dispatcher(build_router(settings), get_client)
+
+
+_dispatcher: Dispatcher | None = None
+_dispatcher_lock = threading.Lock()
+
+
+def get_dispatcher(env: Mapping[str, str] | None = None) -> Dispatcher:
+    """The process-wide dispatcher, built from the environment on first use."""
+    global _dispatcher
+    with _dispatcher_lock:
+        if _dispatcher is None:
+            _dispatcher = build_dispatcher(Settings.from_env(env))
+        return _dispatcher
+
+
+def reset() -> None:
+    """Forget the process-wide dispatcher (after the environment changed, e.g. in tests)."""
+    global _dispatcher
+    with _dispatcher_lock:
+        _dispatcher = None
+
+
+def _need(value: str | None) -> str:
+    assert value is not None  # Settings validated the pairing before any auth is built
+    return value

@@ -1,0 +1,337 @@
+"""A real Airflow 2 or 3 on loopback, for the tests and `make demo`.
+
+Each version is installed once from PyPI into its own virtualenv under the cache directory
+(`DAGTRIGGER_CACHE`, default ~/.cache/dagtrigger), pinned by tools/constraints/. It then runs the
+components `airflow standalone` runs (metadata DB, scheduler, DAG processor, API server or web
+server) with SQLite, but each bound to 127.0.0.1 on a free port: standalone's own log servers
+listen on every interface and cannot be told otherwise, so they are not started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from base64 import b64encode
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE_DAGS = REPO / "examples" / "dags"
+VERSIONS = {"2": "2.11.2", "3": "3.3.2"}
+CACHE = Path(os.environ.get("DAGTRIGGER_CACHE", Path.home() / ".cache" / "dagtrigger"))
+
+ADMIN = "admin"
+VIEWER = "viewer"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ensure_installed(major: str) -> Path:
+    """The virtualenv holding Airflow `major` ("2" or "3"), installed on first use."""
+    version = VERSIONS[major]
+    venv = CACHE / f"airflow-{version}-py{sys.version_info.major}{sys.version_info.minor}"
+    marker = venv / ".dagtrigger-installed"
+    if marker.exists():
+        return venv
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / f".install-{version}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two test sessions at once install once
+        if marker.exists():
+            return venv
+        constraints = REPO / "tools" / "constraints" / f"airflow-{version}.txt"
+        uv = [sys.executable, "-m", "uv"]
+        subprocess.run([*uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
+        subprocess.run(
+            [
+                *uv,
+                "pip",
+                "install",
+                "--quiet",
+                "--python",
+                str(venv / "bin" / "python"),
+                f"apache-airflow=={version}",
+                "--constraint",
+                str(constraints),
+            ],
+            check=True,
+        )
+        marker.write_text(version)
+    return venv
+
+
+@dataclass
+class LocalAirflow:
+    """One Airflow server; `start()` returns once its API answers and the DAGs are parsed."""
+
+    major: str
+    home: Path
+    dags_folder: Path = EXAMPLE_DAGS
+    port: int = field(default_factory=free_port)
+    admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    viewer_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def version(self) -> str:
+        return VERSIONS[self.major]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api(self) -> str:
+        return f"{self.url}/api/{'v2' if self.major == '3' else 'v1'}"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "component-logs"
+
+    def environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        venv = ensure_installed(self.major)
+        env.update(
+            PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
+            AIRFLOW_HOME=str(self.home),
+            AIRFLOW__CORE__DAGS_FOLDER=str(self.dags_folder),
+            AIRFLOW__CORE__LOAD_EXAMPLES="False",
+            AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="True",
+            AIRFLOW__LOGGING__BASE_LOG_FOLDER=str(self.home / "logs"),
+            AIRFLOW__WEBSERVER__SECRET_KEY=secrets.token_hex(16),
+            AIRFLOW__API__SECRET_KEY=secrets.token_hex(16),
+            AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="1",
+            AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL="5",
+            AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
+            AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL="1",
+            NO_COLOR="1",
+        )
+        if self.major == "3":
+            env.update(
+                AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+                AIRFLOW__CORE__PARALLELISM="2",
+                AIRFLOW__CORE__AUTH_MANAGER=(
+                    "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+                ),
+                AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{ADMIN}:admin,{VIEWER}:viewer",
+                AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(self.home / "passwords.json"),
+                AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"{self.url}/execution/",
+                AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_hex(32),
+                AIRFLOW__API__HOST="127.0.0.1",
+                AIRFLOW__API__PORT=str(self.port),
+                AIRFLOW__API__WORKERS="2",
+            )
+        else:
+            env.update(
+                AIRFLOW__CORE__EXECUTOR="SequentialExecutor",
+                AIRFLOW__API__AUTH_BACKENDS=(
+                    "airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session"
+                ),
+                AIRFLOW__WEBSERVER__WEB_SERVER_HOST="127.0.0.1",
+                AIRFLOW__WEBSERVER__WEB_SERVER_PORT=str(self.port),
+                AIRFLOW__WEBSERVER__WORKERS="2",
+                AIRFLOW__WEBSERVER__WORKER_REFRESH_INTERVAL="86400",
+            )
+        return env
+
+    def start(self, timeout: float = 240.0, dag_ids: tuple[str, ...] = ()) -> LocalAirflow:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(exist_ok=True)
+        env = self.environment()
+        try:
+            self._run_once(["airflow", "db", "migrate"], env)
+            self._create_users(env)
+            for name, command in self._components():
+                log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115
+                self._processes.append(
+                    subprocess.Popen(
+                        command,
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                        start_new_session=True,
+                    )
+                )
+                log.close()
+            self._wait_until_ready(timeout, dag_ids)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _components(self) -> list[tuple[str, list[str]]]:
+        if self.major == "3":
+            return [
+                (
+                    "api-server",
+                    ["airflow", "api-server", "--host", "127.0.0.1", "--port", str(self.port)],
+                ),
+                ("scheduler", ["airflow", "scheduler", "--skip-serve-logs"]),
+                ("dag-processor", ["airflow", "dag-processor"]),
+            ]
+        return [
+            (
+                "webserver",
+                ["airflow", "webserver", "--hostname", "127.0.0.1", "--port", str(self.port)],
+            ),
+            ("scheduler", ["airflow", "scheduler", "--skip-serve-logs"]),
+        ]
+
+    def _create_users(self, env: dict[str, str]) -> None:
+        if self.major == "3":
+            passwords = {ADMIN: self.admin_password, VIEWER: self.viewer_password}
+            (self.home / "passwords.json").write_text(json.dumps(passwords))
+            return
+        self._run_once(["airflow", "sync-perm"], env)  # creates the default roles (Viewer, Op, ...)
+        for user, password, role in (
+            (ADMIN, self.admin_password, "Admin"),
+            (VIEWER, self.viewer_password, "Viewer"),
+        ):
+            self._run_once(
+                [
+                    "airflow",
+                    "users",
+                    "create",
+                    "--username",
+                    user,
+                    "--password",
+                    password,
+                    "--role",
+                    role,
+                    "--email",
+                    f"{user}@example.com",
+                    "--firstname",
+                    user,
+                    "--lastname",
+                    "dagtrigger",
+                ],
+                env,
+            )
+
+    def _run_once(self, command: list[str], env: dict[str, str]) -> None:
+        with open(self.log_dir / "setup.log", "ab") as log:
+            result = subprocess.run(
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, check=False
+            )
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(command[:3])} failed; see {self.log_dir / 'setup.log'}")
+
+    def _wait_until_ready(self, timeout: float, dag_ids: tuple[str, ...]) -> None:
+        deadline = time.monotonic() + timeout
+        pending = list(dag_ids)
+        while time.monotonic() < deadline:
+            for process in self._processes:
+                if process.poll() is not None:
+                    raise RuntimeError(
+                        f"Airflow {self.version} component {process.args[1]} exited with "
+                        f"{process.returncode}; see {self.log_dir}"
+                    )
+            status, _ = self.call("GET", "/version", auth=False)
+            if status == 200:
+                pending = [d for d in pending if self.call("GET", f"/dags/{d}")[0] != 200]
+                if not pending:
+                    return
+            time.sleep(1)
+        raise TimeoutError(
+            f"Airflow {self.version} not ready after {timeout:g} s (waiting for {pending}); see {self.log_dir}"
+        )
+
+    def token(self, user: str = ADMIN) -> str:
+        password = self.admin_password if user == ADMIN else self.viewer_password
+        request = urllib.request.Request(
+            f"{self.url}/auth/token",
+            data=json.dumps({"username": user, "password": password}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return str(json.load(response)["access_token"])
+
+    def call(
+        self, method: str, path: str, body: Any = None, *, auth: bool = True
+    ) -> tuple[int, Any]:
+        """A REST call as the admin, for tests and the demo to read back what dagtrigger did."""
+        headers = {"Content-Type": "application/json"}
+        if auth and self.major == "3":
+            headers["Authorization"] = f"Bearer {self.token()}"
+        elif auth:
+            credentials = b64encode(f"{ADMIN}:{self.admin_password}".encode()).decode()
+            headers["Authorization"] = f"Basic {credentials}"
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.api + path, data=data, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                raw = response.read()
+                return response.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            try:
+                return exc.code, json.loads(raw)
+            except ValueError:
+                return exc.code, raw.decode("utf-8", "replace")
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return 0, None
+
+    def stop(self) -> None:
+        """Stop every process of this Airflow, including children that left its process group."""
+        for process in self._processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for process in self._processes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        for pid in _pids_with_env("AIRFLOW_HOME", str(self.home)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for process in self._processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        self._processes.clear()
+
+
+def _pids_with_env(name: str, value: str) -> list[int]:
+    wanted = f"{name}={value}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if wanted in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def main(argv: list[str]) -> int:
+    """`python -m tools.local_airflow install 2 3`: install the Airflow versions in parallel."""
+    if len(argv) < 2 or argv[0] != "install" or not set(argv[1:]) <= set(VERSIONS):
+        print("usage: python -m tools.local_airflow install {2,3}...", file=sys.stderr)
+        return 2
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor() as pool:
+        for venv in pool.map(ensure_installed, argv[1:]):
+            print(f"Airflow ready in {venv}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
