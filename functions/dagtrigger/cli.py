@@ -176,7 +176,7 @@ def _report_aside(ignored: Sequence[str], notes: Sequence[str]) -> None:
 
 
 def _print(obj: Mapping[str, Any]) -> None:
-    print(json.dumps(obj, ensure_ascii=False, sort_keys=False), flush=True)
+    print(json.dumps(obj), flush=True)
 
 
 def _fail(message: str, code: int) -> NoReturn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -48,13 +49,17 @@ class Response:
         if not value:
             return None
         try:
-            return max(float(value), 0.0)
+            seconds = float(value)
         except ValueError:
             pass
+        else:
+            return max(seconds, 0.0) if math.isfinite(seconds) else None
         try:
             when = parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None
+        if when.tzinfo is None:  # the asctime form carries no zone; HTTP dates are always GMT
+            when = when.replace(tzinfo=UTC)
         return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 

@@ -41,6 +41,10 @@ def read_routes_text(spec: str) -> str:
         return _read_s3(spec)
     try:
         return Path(spec).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(
+            f"{VARIABLE}={spec!r} is not UTF-8 text ({exc.reason} at byte {exc.start}): save it as UTF-8."
+        ) from exc
     except OSError as exc:
         raise ConfigurationError(
             f"{VARIABLE}={spec!r} cannot be read ({exc.strerror or exc}): set it to inline JSON, "
@@ -119,7 +123,7 @@ def _read_gcs(url: str) -> str:
     try:
         blob = storage.Client().bucket(bucket).blob(key)
         return str(blob.download_as_text(encoding="utf-8"))
-    except google_errors.GoogleAPIError as exc:
+    except (google_errors.GoogleAPIError, UnicodeDecodeError) as exc:
         raise ConfigurationError(
             f"{VARIABLE}={url} cannot be read ({exc}): check the object exists and the function's "
             "service account has roles/storage.objectViewer on the bucket."
@@ -138,7 +142,7 @@ def _read_s3(url: str) -> str:
     try:
         obj = boto3.client("s3").get_object(Bucket=bucket, Key=key)
         return str(obj["Body"].read().decode("utf-8"))
-    except (BotoCoreError, ClientError) as exc:
+    except (BotoCoreError, ClientError, UnicodeDecodeError) as exc:
         raise ConfigurationError(
             f"{VARIABLE}={url} cannot be read ({exc}): check the object exists and the function's "
             f"role may s3:GetObject on arn:aws:s3:::{bucket}/{key}."

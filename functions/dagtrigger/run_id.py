@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 
 from dagtrigger.events.model import Event
@@ -23,7 +24,9 @@ def build_dag_run_id(event: Event) -> str:
     sanitising or truncation still get different ids; the readable parts are for people scanning
     the Airflow UI.
     """
-    digest = hashlib.sha256("\x1f".join(event.identity).encode()).hexdigest()[:_DIGEST_LENGTH]
+    # JSON keeps part boundaries unambiguous and escapes lone surrogates a payload may carry.
+    canonical = json.dumps(list(event.identity), ensure_ascii=True)
+    digest = hashlib.sha256(canonical.encode()).hexdigest()[:_DIGEST_LENGTH]
     kind = _sanitise(event.event_type.rsplit(".", 1)[-1])[:_MAX_KIND_LENGTH]
     head = f"{event.provider}{_SEPARATOR}{kind}"
     room = MAX_RUN_ID_LENGTH - len(head) - len(digest) - 2 * len(_SEPARATOR)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from dagtrigger.errors import ConfigurationError, RouteError
 from dagtrigger.events.model import BridgeEvent, Event, Message, StorageObject
 from dagtrigger.routing import DEFAULT_CONF_FIELDS, PlannedTrigger, Router, Routing

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
 from dagtrigger.errors import ConfigurationError, RouteError
 from dagtrigger.templates import (
     MAX_KEYS,

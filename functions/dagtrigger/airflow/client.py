@@ -185,10 +185,11 @@ class AirflowClient:
                 f"{dag_id!r} (403: {detail}). " + self.transport.auth.hint(status),
                 status=status,
             )
-        if status == 404 and "/api/v1 has been removed" in detail:
+        if (status == 404 and "/api/v1 has been removed" in detail) or status == 405:
+            # Airflow 3 answers 404 to GET and 405 to POST under the /api/v1 it no longer has.
             return ApiVersionError(
-                f"{where} is Airflow 3, which has no /api/v1: set AIRFLOW_API_VERSION=v2, or unset "
-                "it to detect the version.",
+                f"{where} has no {self.api_version} API for this call ({status}: {detail}): on "
+                "Airflow 3 set AIRFLOW_API_VERSION=v2, or unset it to detect the version.",
                 status=status,
             )
         if status == 404:

@@ -1,0 +1,409 @@
+"""The Airflow client over real HTTP, against a scripted server on loopback.
+
+Each test scripts what Airflow answers and checks what the user gets (created, duplicate, or an
+error that says what to fix) and what reached the wire (bodies, paths, how many attempts).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from dagtrigger.airflow.client import AirflowClient
+from dagtrigger.airflow.retry import RetryPolicy
+from dagtrigger.airflow.transport import HttpTransport
+from dagtrigger.auth import Auth, NoAuth
+from dagtrigger.auth.airflow_jwt import AirflowJwtAuth
+from dagtrigger.auth.basic import BasicAuth
+from dagtrigger.errors import (
+    ApiVersionError,
+    AuthenticationError,
+    AuthorizationError,
+    ConfRejectedError,
+    DagNotFoundError,
+    TransientTriggerError,
+)
+from dagtrigger.http import HttpSession
+from tests.unit.stub_airflow import RESET, Reply, StubAirflow, closed_port_url
+
+FAST = RetryPolicy(deadline=2.0, base_delay=0.02, max_delay=0.1)
+V2_RUNS = "/api/v2/dags/etl/dagRuns"
+V1_RUNS = "/api/v1/dags/etl/dagRuns"
+EXPERIMENTAL_RUNS = "/api/experimental/dags/etl/dag_runs"
+RUN_ID = "gcs__finalized__b_x.csv__0d2e324bf5b5915d75c3"
+CONF = {"bucket": "b", "name": "x.csv"}
+NOTE = "Triggered by dagtrigger: gcs finalized gs://b/x.csv"
+
+
+@pytest.fixture
+def stub() -> Iterator[StubAirflow]:
+    with StubAirflow() as server:
+        yield server
+
+
+def client_for(
+    url: str,
+    *,
+    api_version: str | None = "v2",
+    auth: Auth | None = None,
+    retry: RetryPolicy = FAST,
+    session: HttpSession | None = None,
+) -> AirflowClient:
+    transport = HttpTransport(url, auth or NoAuth(), session or HttpSession(timeout=2.0))
+    return AirflowClient(transport, api_version=api_version, retry=retry)
+
+
+def run(run_id: str = RUN_ID, state: str = "queued") -> dict[str, Any]:
+    return {"dag_id": "etl", "dag_run_id": run_id, "state": state, "conf": CONF}
+
+
+def created(run_id: str = RUN_ID) -> Reply:
+    return Reply(200, run(run_id))
+
+
+def conflict() -> Reply:
+    return Reply(409, {"detail": f"DAG Run with id {RUN_ID} already exists"})
+
+
+# --- version detection -----------------------------------------------------------------------
+
+
+def test_airflow_3_is_detected_once_and_gets_the_v2_body(stub: StubAirflow) -> None:
+    stub.always("GET", "/api/v2/version", Reply(200, {"version": "3.0.2"}))
+    stub.always("POST", V2_RUNS, created())
+    client = client_for(stub.url, api_version=None)
+
+    client.trigger("etl", RUN_ID, CONF, note=NOTE)
+    client.trigger("etl", RUN_ID + "2", CONF, note=NOTE)
+
+    assert client.api_version == "v2"
+    assert len(stub.received("GET", "/api/v2/version")) == 1
+    assert stub.received("GET", "/api/v1/version") == []
+    bodies = [r.json() for r in stub.received("POST", V2_RUNS)]
+    assert bodies[0] == {"conf": CONF, "dag_run_id": RUN_ID, "logical_date": None, "note": NOTE}
+    assert "logical_date" in bodies[1]
+    assert bodies[1]["logical_date"] is None
+
+
+def test_an_auth_wall_on_v2_still_means_v2(stub: StubAirflow) -> None:
+    stub.always("GET", "/api/v2/version", Reply(401, {"detail": "Not authenticated"}))
+
+    assert client_for(stub.url, api_version=None).api_version == "v2"
+
+
+def test_airflow_2_is_detected_and_gets_the_v1_body(stub: StubAirflow) -> None:
+    stub.always("GET", "/api/v1/version", Reply(200, {"version": "2.10.5"}))
+    stub.always("POST", V1_RUNS, created())
+    client = client_for(stub.url, api_version=None)
+
+    result = client.trigger("etl", RUN_ID, CONF, note=NOTE)
+    client.trigger("etl", RUN_ID, CONF, note=NOTE)
+
+    assert (result.outcome, result.dag_run_id, result.state) == ("created", RUN_ID, "queued")
+    assert [len(stub.received("GET", p)) for p in ("/api/v2/version", "/api/v1/version")] == [1, 1]
+    body = stub.received("POST", V1_RUNS)[0].json()
+    assert body == {"conf": CONF, "dag_run_id": RUN_ID}  # no logical_date, no note on Airflow 2
+
+
+def test_airflow_1_is_detected_and_gets_the_experimental_body(stub: StubAirflow) -> None:
+    stub.always("GET", "/api/experimental/test", Reply(200, {"status": "OK"}))
+    stub.always(
+        "POST",
+        EXPERIMENTAL_RUNS,
+        Reply(200, {"message": "Created <DagRun etl ...>", "run_id": RUN_ID}),
+    )
+    client = client_for(stub.url, api_version=None)
+
+    result = client.trigger("etl", RUN_ID, CONF, note=NOTE)
+    client.trigger("etl", RUN_ID, CONF, note=NOTE)
+
+    assert (result.outcome, result.dag_run_id) == ("created", RUN_ID)
+    assert client.api_version == "experimental"
+    assert len(stub.received("GET", "/api/experimental/test")) == 1
+    body = stub.received("POST", EXPERIMENTAL_RUNS)[0].json()
+    assert body == {"run_id": RUN_ID, "conf": CONF, "replace_microseconds": "false"}
+
+
+def test_no_rest_api_at_all_says_to_check_the_url(stub: StubAirflow) -> None:
+    client = client_for(stub.url, api_version=None)
+
+    with pytest.raises(ApiVersionError) as caught:
+        client.trigger("etl", RUN_ID, CONF)
+
+    assert "No Airflow REST API found" in str(caught.value)
+    assert "check AIRFLOW_URL" in str(caught.value)
+
+
+def test_detection_retries_a_server_still_starting(stub: StubAirflow) -> None:
+    stub.reply("GET", "/api/v2/version", Reply(503), Reply(200, {"version": "3.0.2"}))
+
+    assert client_for(stub.url, api_version=None).api_version == "v2"
+    assert len(stub.received("GET", "/api/v2/version")) == 2
+
+
+# --- idempotency ------------------------------------------------------------------------------
+
+
+def test_a_run_that_already_exists_is_a_duplicate(stub: StubAirflow) -> None:
+    stub.always("POST", V2_RUNS, conflict())
+    stub.always("GET", f"{V2_RUNS}/{RUN_ID}", Reply(200, run(state="success")))
+
+    result = client_for(stub.url).trigger("etl", RUN_ID, CONF)
+
+    assert (result.outcome, result.state, result.attempts) == ("duplicate", "success", 1)
+    assert len(stub.received("POST", V2_RUNS)) == 1
+
+
+def test_a_conflict_over_another_run_is_retried_until_created(stub: StubAirflow) -> None:
+    # Airflow 2's 409 for a logical-date clash: the run id itself does not exist yet.
+    stub.reply("POST", V2_RUNS, conflict(), created())
+
+    result = client_for(stub.url).trigger("etl", RUN_ID, CONF)
+
+    assert (result.outcome, result.attempts) == ("created", 2)
+    assert len(stub.received("GET", f"{V2_RUNS}/{RUN_ID}")) == 1
+
+
+def test_airflow_1_already_exists_is_a_duplicate(stub: StubAirflow) -> None:
+    stub.always(
+        "POST",
+        EXPERIMENTAL_RUNS,
+        Reply(400, {"error": f"Run id {RUN_ID} already exists for dag id etl"}),
+    )
+    stub.always(
+        "GET",
+        EXPERIMENTAL_RUNS,
+        Reply(
+            200, [{"run_id": "other", "state": "success"}, {"run_id": RUN_ID, "state": "running"}]
+        ),
+    )
+
+    result = client_for(stub.url, api_version="experimental").trigger("etl", RUN_ID, CONF)
+
+    assert (result.outcome, result.state) == ("duplicate", "running")
+
+
+def test_a_server_error_then_success_creates_the_run(stub: StubAirflow) -> None:
+    stub.reply("POST", V2_RUNS, Reply(503, {"detail": "Service Unavailable"}), created())
+
+    result = client_for(stub.url).trigger("etl", RUN_ID, CONF)
+
+    assert (result.outcome, result.attempts) == ("created", 2)
+    assert len(stub.received("POST", V2_RUNS)) == 2
+
+
+def test_a_conflict_after_a_lost_answer_counts_as_created(stub: StubAirflow) -> None:
+    # The reset attempt may have created the run: finding it afterwards is our creation.
+    stub.reply("POST", V2_RUNS, Reply(503), RESET, conflict())
+    stub.always("GET", f"{V2_RUNS}/{RUN_ID}", Reply(200, run()))
+
+    result = client_for(stub.url).trigger("etl", RUN_ID, CONF)
+
+    assert (result.outcome, result.attempts, result.state) == ("created", 3, "queued")
+    assert len(stub.received("POST", V2_RUNS)) == 3
+
+
+def test_a_conflict_after_only_a_reset_counts_as_created(stub: StubAirflow) -> None:
+    stub.reply("POST", V2_RUNS, RESET, conflict())
+    stub.always("GET", f"{V2_RUNS}/{RUN_ID}", Reply(200, run()))
+
+    result = client_for(stub.url).trigger("etl", RUN_ID, CONF)
+
+    assert (result.outcome, result.attempts) == ("created", 2)
+
+
+def test_run_ids_are_percent_encoded_in_the_read_path(stub: StubAirflow) -> None:
+    run_id = "manual__2024-06-01T00:00:00+00:00~retry.1"
+    stub.always("POST", V2_RUNS, conflict())
+    stub.always("GET", f"{V2_RUNS}/{run_id}", Reply(200, run(run_id, state="failed")))
+
+    result = client_for(stub.url).trigger("etl", run_id, CONF)
+
+    assert (result.outcome, result.dag_run_id, result.state) == ("duplicate", run_id, "failed")
+    [read] = stub.received("GET")
+    assert read.path == f"{V2_RUNS}/{run_id}"
+    raw_run_id = read.raw_path.rsplit("/", 1)[1]
+    assert raw_run_id == "manual__2024-06-01T00%3A00%3A00%2B00%3A00~retry.1"
+
+
+def test_get_dag_run_of_a_missing_run_is_none(stub: StubAirflow) -> None:
+    assert client_for(stub.url).get_dag_run("etl", "nope") is None
+
+
+# --- transient failures -----------------------------------------------------------------------
+
+
+def test_throttling_waits_as_long_as_retry_after_says(stub: StubAirflow) -> None:
+    stub.reply(
+        "POST",
+        V2_RUNS,
+        Reply(429, {"detail": "Too Many Requests"}, {"Retry-After": "1"}),
+        created(),
+    )
+
+    result = client_for(stub.url, retry=RetryPolicy(deadline=5.0, base_delay=0.02)).trigger(
+        "etl", RUN_ID, CONF
+    )
+
+    first, second = stub.received("POST", V2_RUNS)
+    assert result.outcome == "created"
+    assert second.at - first.at >= 0.95  # the backoff alone would have waited 0.02 s or less
+
+
+def test_an_asctime_retry_after_is_still_retried(stub: StubAirflow) -> None:
+    stub.reply("POST", V2_RUNS, Reply(503, None, {"Retry-After": "Sun Nov  6 08:49:37 1994"}))
+    stub.always("POST", V2_RUNS, created())
+
+    assert client_for(stub.url).trigger("etl", RUN_ID, CONF).outcome == "created"
+
+
+def test_an_unreachable_server_is_transient_after_the_deadline() -> None:
+    retry = RetryPolicy(deadline=1.0, base_delay=0.05, max_delay=0.1)
+    client = client_for(closed_port_url(), retry=retry)
+
+    started = time.monotonic()
+    with pytest.raises(TransientTriggerError) as caught:
+        client.trigger("etl", RUN_ID, CONF)
+    elapsed = time.monotonic() - started
+
+    assert 0.85 <= elapsed <= 2.0  # kept trying until the next wait would cross 1 s
+    message = str(caught.value)
+    assert "Connection refused" in message
+    assert "gave up after" in message
+    assert "the deadline is 1 s" in message
+
+
+def test_a_server_error_that_lasts_is_transient(stub: StubAirflow) -> None:
+    stub.always("POST", V2_RUNS, Reply(502, b"Bad Gateway"))
+
+    with pytest.raises(TransientTriggerError) as caught:
+        client_for(stub.url, retry=RetryPolicy(deadline=0.5, base_delay=0.05)).trigger(
+            "etl", RUN_ID, CONF
+        )
+
+    assert caught.value.status == 502
+    assert "answered 502 to trigger DAG 'etl': Bad Gateway" in str(caught.value)
+    assert len(stub.received("POST", V2_RUNS)) >= 2
+
+
+# --- permanent failures -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [400, 422])
+def test_a_refused_conf_is_not_retried(stub: StubAirflow, status: int) -> None:
+    detail = "conf: 'date' is a required property"
+    stub.always("POST", V2_RUNS, Reply(status, {"detail": detail}))
+
+    with pytest.raises(ConfRejectedError) as caught:
+        client_for(stub.url).trigger("etl", RUN_ID, CONF)
+
+    message = str(caught.value)
+    assert f"rejected the run for DAG 'etl' ({status}: {detail})" in message
+    assert "params" in message
+    assert len(stub.received("POST", V2_RUNS)) == 1
+
+
+def test_a_rejected_token_is_renewed_exactly_once(stub: StubAirflow) -> None:
+    stub.reply(
+        "POST",
+        "/auth/token",
+        Reply(201, {"access_token": "token-1"}),
+        Reply(201, {"access_token": "token-2"}),
+    )
+    stub.always("POST", V2_RUNS, Reply(401, {"detail": "Not authenticated"}))
+    session = HttpSession(timeout=2.0)
+    auth = AirflowJwtAuth(stub.url, "trigger-bot", "pw-Secret-9", session)
+
+    with pytest.raises(AuthenticationError) as caught:
+        client_for(stub.url, auth=auth, session=session).trigger("etl", RUN_ID, CONF)
+
+    assert len(stub.received("POST", "/auth/token")) == 2
+    sent = [r.headers["Authorization"] for r in stub.received("POST", V2_RUNS)]
+    assert sent == ["Bearer token-1", "Bearer token-2"]
+    message = str(caught.value)
+    assert "rejected Airflow user 'trigger-bot'" in message
+    assert "pw-Secret-9" not in message
+
+
+def test_an_expired_token_is_renewed_and_the_run_created(stub: StubAirflow) -> None:
+    stub.reply(
+        "POST",
+        "/auth/token",
+        Reply(201, {"access_token": "expired"}),
+        Reply(201, {"access_token": "fresh"}),
+    )
+    stub.reply("POST", V2_RUNS, Reply(403, {"detail": "Invalid JWT token"}), created())
+    session = HttpSession(timeout=2.0)
+    auth = AirflowJwtAuth(stub.url, "trigger-bot", "pw", session)
+
+    result = client_for(stub.url, auth=auth, session=session).trigger("etl", RUN_ID, CONF)
+
+    assert result.outcome == "created"
+    assert stub.received("POST", V2_RUNS)[-1].headers["Authorization"] == "Bearer fresh"
+
+
+def test_a_forbidden_basic_user_gets_the_auth_hint(stub: StubAirflow) -> None:
+    stub.always("POST", V1_RUNS, Reply(403, {"detail": "Forbidden", "status": 403}))
+    auth = BasicAuth("viewer", "pw-Secret-9")
+
+    with pytest.raises(AuthorizationError) as caught:
+        client_for(stub.url, api_version="v1", auth=auth).trigger("etl", RUN_ID, CONF)
+
+    message = str(caught.value)
+    assert "refused basic auth as Airflow user 'viewer' permission to trigger DAG 'etl'" in message
+    assert "auth_backends" in message
+    assert "pw-Secret-9" not in message
+    [request] = stub.received("POST", V1_RUNS)  # a password cannot be renewed: no second try
+    expected = base64.b64encode(b"viewer:pw-Secret-9").decode()
+    assert request.headers["Authorization"] == f"Basic {expected}"
+
+
+def test_a_missing_dag_is_named(stub: StubAirflow) -> None:
+    stub.always(
+        "POST",
+        "/api/v2/dags/sales.daily/dagRuns",
+        Reply(404, {"detail": "DAG with dag_id: 'sales.daily' not found"}),
+    )
+
+    with pytest.raises(DagNotFoundError) as caught:
+        client_for(stub.url).trigger("sales.daily", RUN_ID, CONF)
+
+    message = str(caught.value)
+    assert "DAG 'sales.daily' was not found" in message
+    assert "Import errors" in message
+    assert len(stub.received("POST")) == 1
+
+
+def test_v1_on_airflow_3_says_to_use_v2(stub: StubAirflow) -> None:
+    detail = (
+        "/api/v1 has been removed in Airflow 3, please use its upgraded version /api/v2 instead."
+    )
+    stub.always("POST", V1_RUNS, Reply(404, {"detail": detail}))
+
+    with pytest.raises(ApiVersionError) as caught:
+        client_for(stub.url, api_version="v1").trigger("etl", RUN_ID, CONF)
+
+    assert "set AIRFLOW_API_VERSION=v2" in str(caught.value)
+
+
+def test_a_dag_id_is_percent_encoded_in_the_path(stub: StubAirflow) -> None:
+    stub.always("POST", "/api/v2/dags/a b/dagRuns", created())
+
+    client_for(stub.url).trigger("a b", RUN_ID, CONF)
+
+    [request] = stub.received("POST")
+    assert request.raw_path == "/api/v2/dags/a%20b/dagRuns"
+
+
+def test_the_response_body_reaches_the_result(stub: StubAirflow) -> None:
+    stub.always("POST", V2_RUNS, Reply(200, run(state="running") | {"note": "x"}))
+
+    result = client_for(stub.url).trigger("etl", RUN_ID, CONF)
+
+    assert result.dag_run["note"] == "x"
+    assert json.loads(stub.received("POST")[0].body)["conf"] == CONF
