@@ -85,6 +85,7 @@ class LocalAirflow:
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     viewer_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _admin_token: str | None = None
 
     @property
     def version(self) -> str:
@@ -268,7 +269,9 @@ class LocalAirflow:
         """A REST call as the admin, for tests and the demo to read back what dagtrigger did."""
         headers = {"Content-Type": "application/json"}
         if auth and self.major == "3":
-            headers["Authorization"] = f"Bearer {self.token()}"
+            if self._admin_token is None:
+                self._admin_token = self.token()
+            headers["Authorization"] = f"Bearer {self._admin_token}"
         elif auth:
             credentials = b64encode(f"{ADMIN}:{self.admin_password}".encode()).decode()
             headers["Authorization"] = f"Basic {credentials}"

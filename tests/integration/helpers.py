@@ -44,3 +44,14 @@ def wait_for_state(
             return str(state)
         time.sleep(1)
     raise AssertionError(f"run {run_id} still {state} after {timeout} s")
+
+
+def drop_queued_runs(airflow: LocalAirflow, dag_id: str) -> None:
+    """Delete the runs earlier tests left queued, so an unpaused DAG runs only the next one."""
+    while True:
+        status, body = airflow.call("GET", f"/dags/{dag_id}/dagRuns?state=queued&limit=100")
+        assert status == 200, body
+        if not body["dag_runs"]:
+            return
+        for run in body["dag_runs"]:
+            airflow.call("DELETE", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}")

@@ -22,7 +22,13 @@ from dagtrigger.errors import (
 )
 from dagtrigger.runtime import build_client
 from dagtrigger.settings import Settings
-from tests.integration.helpers import airflow_env, count_runs, read_run, wait_for_state
+from tests.integration.helpers import (
+    airflow_env,
+    count_runs,
+    drop_queued_runs,
+    read_run,
+    wait_for_state,
+)
 from tools.local_airflow import LocalAirflow
 
 pytestmark = pytest.mark.airflow
@@ -101,6 +107,7 @@ def test_the_task_runs_and_reads_a_hostile_object_name_safely(
 ) -> None:
     marker = tmp_path / "pwned"
     name = f"incoming/$(touch {marker}).csv"
+    drop_queued_runs(airflow, "dagtrigger_example")
     status, body = airflow.call("PATCH", "/dags/dagtrigger_example", {"is_paused": False})
     assert status == 200, body
     try:
@@ -262,6 +269,7 @@ def test_cli_send_reports_created_then_duplicate(airflow: LocalAirflow) -> None:
 
 
 def test_cli_trigger_waits_for_the_run_to_finish(airflow: LocalAirflow) -> None:
+    drop_queued_runs(airflow, "dagtrigger_sales")
     airflow.call("PATCH", "/dags/dagtrigger_sales", {"is_paused": False})
     try:
         done = _cli(

@@ -1,0 +1,100 @@
+"""DAGTRIGGER_ROUTES from gs:// and s3://, read by google-cloud-storage and boto3 from local stand-ins."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dagtrigger.errors import ConfigurationError
+from dagtrigger.events import Event, normalise
+from dagtrigger.runtime import build_router
+from dagtrigger.settings import Settings
+from tools.local_airflow import free_port
+
+EVENT = json.loads(
+    (
+        Path(__file__).resolve().parent.parent / "events" / "gcs_cloudevent_finalized.json"
+    ).read_text()
+)
+ROUTES = [{"name": "sales", "match": {"prefix": "sales/"}, "dag_id": "load_sales"}]
+
+
+@pytest.fixture
+def gcs_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    from gcp_storage_emulator.server import create_server
+
+    port = free_port()
+    server = create_server("127.0.0.1", port, in_memory=True, default_bucket="routes-bucket")
+    server.start()
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
+    try:
+        yield "routes-bucket"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    for name, value in {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    try:
+        yield "routes-bucket"
+    finally:
+        server.stop()
+
+
+def _route_names(routes_url: str) -> list[str]:
+    settings = Settings.from_env({"DAGTRIGGER_ROUTES": routes_url})
+    routing = build_router(settings)().route(_event())
+    return [trigger.dag_id for trigger in routing.triggers]
+
+
+def _event() -> Event:
+    (event,) = normalise(EVENT).events
+    return event
+
+
+def test_routes_from_gcs_are_read_with_google_cloud_storage(gcs_emulator: str) -> None:
+    from google.cloud import storage
+
+    storage.Client().bucket(gcs_emulator).blob("dagtrigger/routes.json").upload_from_string(
+        json.dumps(ROUTES), content_type="application/json"
+    )
+    assert _route_names(f"gs://{gcs_emulator}/dagtrigger/routes.json") == ["load_sales"]
+
+
+def test_a_missing_gcs_routes_object_names_the_variable_and_the_role(gcs_emulator: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        _route_names(f"gs://{gcs_emulator}/missing.json")
+    assert "DAGTRIGGER_ROUTES=gs://" in str(caught.value)
+    assert "roles/storage.objectViewer" in str(caught.value)
+
+
+def test_routes_from_s3_are_read_with_boto3(s3_standin: str) -> None:
+    import boto3
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(
+        Bucket=s3_standin, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    s3.put_object(Bucket=s3_standin, Key="routes.json", Body=json.dumps(ROUTES).encode())
+    assert _route_names(f"s3://{s3_standin}/routes.json") == ["load_sales"]
+
+
+def test_a_missing_s3_routes_object_names_the_permission(s3_standin: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        _route_names(f"s3://{s3_standin}/missing.json")
+    assert "s3:GetObject" in str(caught.value)
