@@ -267,7 +267,7 @@ class LocalAirflow:
         self, method: str, path: str, body: Any = None, *, auth: bool = True
     ) -> tuple[int, Any]:
         """A REST call as the admin, for tests and the demo to read back what dagtrigger did."""
-        headers = {"Content-Type": "application/json"}
+        headers = {} if body is None else {"Content-Type": "application/json"}
         if auth and self.major == "3":
             if self._admin_token is None:
                 self._admin_token = self.token()

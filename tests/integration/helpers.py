@@ -54,4 +54,5 @@ def drop_queued_runs(airflow: LocalAirflow, dag_id: str) -> None:
         if not body["dag_runs"]:
             return
         for run in body["dag_runs"]:
-            airflow.call("DELETE", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}")
+            status, reply = airflow.call("DELETE", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}")
+            assert status in (200, 204), reply
