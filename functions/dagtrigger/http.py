@@ -70,6 +70,11 @@ class HttpSession:
         self.timeout = timeout
         self._pool = urllib3.PoolManager(maxsize=maxsize, block=False, retries=False)
 
+    @property
+    def pool(self) -> urllib3.PoolManager:
+        """The shared connection pool, for SDK transports that take one (google-auth)."""
+        return self._pool
+
     def request(
         self,
         method: str,

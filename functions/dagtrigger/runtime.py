@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Mapping
 
 from dagtrigger.airflow.client import AirflowClient
-from dagtrigger.airflow.retry import RetryPolicy
+from dagtrigger.airflow.retry import RetryPolicy, call_with_retries
 from dagtrigger.airflow.transport import HttpTransport, Transport
 from dagtrigger.auth import Auth, NoAuth
 from dagtrigger.dispatch import Dispatcher
@@ -38,10 +38,12 @@ def build_router(settings: Settings) -> Callable[[], Router]:
 
 
 def build_client(settings: Settings, session: HttpSession | None = None) -> AirflowClient:
-    """The Airflow client for the configured URL, auth path and API version."""
-    base_url = settings.require_airflow_url()
+    """The Airflow client for the configured web server, auth path and API version."""
     session = session or HttpSession(timeout=settings.timeout)
     retry = RetryPolicy(deadline=settings.deadline)
+    if settings.composer_environment is not None:
+        return _build_composer_client(settings, session, retry)
+    base_url = settings.require_airflow_url()
     api_version = settings.api_version
     mode = settings.auth
     if mode is None:  # username and password: basic on Airflow 1/2, a JWT on Airflow 3
@@ -49,11 +51,34 @@ def build_client(settings: Settings, session: HttpSession | None = None) -> Airf
             probe: Transport = HttpTransport(base_url, NoAuth(), session)
             api_version = AirflowClient(probe, retry=retry).api_version
         mode = settings.password_auth_for(api_version)
-    transport = HttpTransport(base_url, build_auth(mode, settings, session), session)
+    transport = HttpTransport(base_url, build_auth(mode, settings, session, base_url), session)
     return AirflowClient(transport, api_version=api_version, retry=retry)
 
 
-def build_auth(mode: str, settings: Settings, session: HttpSession) -> Auth:
+def _build_composer_client(
+    settings: Settings, session: HttpSession, retry: RetryPolicy
+) -> AirflowClient:
+    from dagtrigger.auth.google_adc import GoogleAdcAuth
+    from dagtrigger.composer import describe_environment
+
+    name = _need(settings.composer_environment)
+    google = GoogleAdcAuth(session)
+    environment = call_with_retries(
+        lambda: describe_environment(name, session, google, settings.composer_api_endpoint),
+        retry,
+        what=f"reading Composer environment {name}",
+    )
+    mode = settings.auth or environment.auth
+    # Composer 2/3 take the same access token the Composer API did: one token for both.
+    auth = (
+        google if mode == "google" else build_auth(mode, settings, session, environment.airflow_uri)
+    )
+    transport = HttpTransport(environment.airflow_uri, auth, session)
+    api_version = settings.api_version or environment.api_version
+    return AirflowClient(transport, api_version=api_version, retry=retry)
+
+
+def build_auth(mode: str, settings: Settings, session: HttpSession, base_url: str) -> Auth:
     """One auth path per mode; each module is imported only when its mode is used."""
     if mode == "basic":
         from dagtrigger.auth.basic import BasicAuth
@@ -62,16 +87,19 @@ def build_auth(mode: str, settings: Settings, session: HttpSession) -> Auth:
     if mode == "jwt":
         from dagtrigger.auth.airflow_jwt import AirflowJwtAuth
 
-        return AirflowJwtAuth(
-            settings.require_airflow_url(),
-            _need(settings.username),
-            _need(settings.password),
-            session,
-        )
+        return AirflowJwtAuth(base_url, _need(settings.username), _need(settings.password), session)
     if mode == "bearer":
         from dagtrigger.auth.bearer import StaticBearerAuth
 
         return StaticBearerAuth(_need(settings.token))
+    if mode == "google":
+        from dagtrigger.auth.google_adc import GoogleAdcAuth
+
+        return GoogleAdcAuth(session)
+    if mode == "iap":
+        from dagtrigger.auth.google_iap import IapIdTokenAuth
+
+        return IapIdTokenAuth(base_url, session, settings.iap_client_id)
     return NoAuth()
 
 

@@ -15,14 +15,22 @@ from urllib.parse import urlsplit
 from dagtrigger.errors import ConfigurationError
 
 API_VERSIONS = ("experimental", "v1", "v2")
-AUTH_MODES = ("none", "basic", "jwt", "bearer")
+AUTH_MODES = ("none", "basic", "jwt", "bearer", "google", "iap")
 
 _API_SUFFIX = re.compile(r"/(api/(v1|v2|experimental)|auth/token)/?$")
+_COMPOSER_ENVIRONMENT = re.compile(r"^projects/[^/]+/locations/[^/]+/environments/[^/]+$")
+_COMPOSER_HOST_SUFFIX = ".composer.googleusercontent.com"  # Composer 2/3 web servers
+_IAP_HOST_SUFFIX = ".appspot.com"  # Composer 1 web servers, behind IAP
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Validated settings. `auth` is None when it is to be chosen from the API version."""
+    """Validated settings.
+
+    `auth` is None when it depends on what the server turns out to be: with a username and
+    password, basic on Airflow 1/2 and a JWT on Airflow 3; with COMPOSER_ENVIRONMENT, IAP on
+    Composer 1 and Google's bearer token on Composer 2/3.
+    """
 
     airflow_url: str | None
     auth: str | None
@@ -35,6 +43,9 @@ class Settings:
     timeout: float
     deadline: float
     routes_ttl: float
+    composer_environment: str | None = None
+    iap_client_id: str | None = None
+    composer_api_endpoint: str = "https://composer.googleapis.com"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -47,9 +58,23 @@ class Settings:
 
         username, password = get("AIRFLOW_USERNAME"), get("AIRFLOW_PASSWORD")
         token = get("AIRFLOW_TOKEN")
+        airflow_url = _check_url(get("AIRFLOW_URL"))
+        composer_environment = _check_composer_environment(get("COMPOSER_ENVIRONMENT"))
+        if airflow_url is not None and composer_environment is not None:
+            raise ConfigurationError(
+                "Both AIRFLOW_URL and COMPOSER_ENVIRONMENT are set: set only COMPOSER_ENVIRONMENT "
+                "(dagtrigger reads the web server URL from the Composer API), or only AIRFLOW_URL."
+            )
+        iap_client_id = get("IAP_CLIENT_ID")
         settings = cls(
-            airflow_url=_check_url(get("AIRFLOW_URL")),
-            auth=_choose_auth(get("AIRFLOW_AUTH"), username, password, token),
+            airflow_url=airflow_url,
+            auth=_choose_auth(
+                get("AIRFLOW_AUTH"),
+                username,
+                password,
+                token,
+                _Target(airflow_url, composer_environment, iap_client_id),
+            ),
             username=username,
             password=password,
             token=token,
@@ -62,6 +87,12 @@ class Settings:
             deadline=_positive_seconds("DAGTRIGGER_DEADLINE", get("DAGTRIGGER_DEADLINE"), 30.0),
             routes_ttl=_positive_seconds(
                 "DAGTRIGGER_ROUTES_TTL", get("DAGTRIGGER_ROUTES_TTL"), 300.0
+            ),
+            composer_environment=composer_environment,
+            iap_client_id=iap_client_id,
+            composer_api_endpoint=(
+                _check_url(get("COMPOSER_API_ENDPOINT"), "COMPOSER_API_ENDPOINT")
+                or "https://composer.googleapis.com"
             ),
         )
         if settings.dag_id is None and settings.routes is None:
@@ -76,7 +107,8 @@ class Settings:
         if self.airflow_url is None:
             raise ConfigurationError(
                 "AIRFLOW_URL is not set: set it to the Airflow web server's base URL, "
-                "e.g. AIRFLOW_URL=https://airflow.example.com (without /api/v1 or /api/v2)."
+                "e.g. AIRFLOW_URL=https://airflow.example.com (without /api/v1 or /api/v2), or on "
+                "Cloud Composer set COMPOSER_ENVIRONMENT=projects/P/locations/L/environments/E."
             )
         return self.airflow_url
 
@@ -85,18 +117,18 @@ class Settings:
         return "jwt" if api_version == "v2" else "basic"
 
 
-def _check_url(url: str | None) -> str | None:
+def _check_url(url: str | None, name: str = "AIRFLOW_URL") -> str | None:
     if url is None:
         return None
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigurationError(
-            f"AIRFLOW_URL={url!r} is not an http(s) URL: set it to the web server's base URL, "
+            f"{name}={url!r} is not an http(s) URL: set it to the server's base URL, "
             "e.g. https://airflow.example.com."
         )
     if parts.query or parts.fragment:
         raise ConfigurationError(
-            f"AIRFLOW_URL={url!r} has a query or fragment: set only the base URL, "
+            f"{name}={url!r} has a query or fragment: set only the base URL, "
             f"e.g. {parts.scheme}://{parts.netloc}{parts.path}."
         )
     suffix = _API_SUFFIX.search(parts.path)
@@ -109,8 +141,30 @@ def _check_url(url: str | None) -> str | None:
     return url.rstrip("/")
 
 
+@dataclass(frozen=True)
+class _Target:
+    airflow_url: str | None
+    composer_environment: str | None
+    iap_client_id: str | None
+
+    def implied_auth(self) -> str | None:
+        """The auth the target itself calls for, if it says."""
+        if self.iap_client_id is not None:
+            return "iap"
+        host = (urlsplit(self.airflow_url).hostname or "") if self.airflow_url else ""
+        if host.endswith(_COMPOSER_HOST_SUFFIX):
+            return "google"
+        if host.endswith(_IAP_HOST_SUFFIX):
+            return "iap"
+        return None
+
+
 def _choose_auth(
-    mode: str | None, username: str | None, password: str | None, token: str | None
+    mode: str | None,
+    username: str | None,
+    password: str | None,
+    token: str | None,
+    target: _Target,
 ) -> str | None:
     if mode is not None:
         mode = _check_choice("AIRFLOW_AUTH", mode.lower(), AUTH_MODES)
@@ -125,6 +179,11 @@ def _choose_auth(
         return mode
     if token is not None:
         return "bearer"
+    implied = target.implied_auth()
+    if implied is not None:
+        return implied
+    if target.composer_environment is not None:
+        return None  # IAP on Composer 1, Google's bearer token on 2 and 3
     if (username is None) != (password is None):
         missing = "AIRFLOW_PASSWORD" if password is None else "AIRFLOW_USERNAME"
         raise ConfigurationError(
@@ -134,6 +193,16 @@ def _choose_auth(
     if username is not None:
         return None  # basic or JWT: decided once the API version is known
     return "none"
+
+
+def _check_composer_environment(name: str | None) -> str | None:
+    if name is not None and not _COMPOSER_ENVIRONMENT.match(name):
+        raise ConfigurationError(
+            f"COMPOSER_ENVIRONMENT={name!r} is not an environment name: set it to "
+            "projects/PROJECT/locations/REGION/environments/NAME (gcloud composer environments "
+            "describe NAME --location REGION --format='value(name)')."
+        )
+    return name
 
 
 def _check_choice(name: str, value: str | None, choices: tuple[str, ...]) -> str | None:
