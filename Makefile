@@ -3,14 +3,19 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DAGTRIGGER_CACHE ?= $(HOME)/.cache/dagtrigger
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := $(DAGTRIGGER_CACHE)/checkov-$(CHECKOV_VERSION)
+CHECKOV_STAMP := $(CHECKOV_VENV)/.dagtrigger-installed
 
-.PHONY: help demo test unit integration lint typecheck airflow clean
+.PHONY: help demo test unit integration lint typecheck airflow infra-check clean
 
 help:
 	@echo "make demo   start a local Airflow 3, send sample GCS and S3 events through dagtrigger, show the runs"
 	@echo "            (KEEP=1 leaves Airflow running until Ctrl-C)"
 	@echo "make test   lint, type-check and run every test, against real Airflow 2 and 3"
 	@echo "make unit   the fast tests only (no Airflow)"
+	@echo "make infra-check   parse infra/ and scan it with checkov, offline"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("dagtrigger needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -39,8 +44,17 @@ unit: $(STAMP)
 integration: airflow
 	$(VENV)/bin/pytest tests/integration -q
 
-test: lint typecheck airflow
+test: lint typecheck infra-check airflow
 	$(VENV)/bin/pytest -q
+
+# checkov pins old versions of boto3 and friends: it gets a virtualenv of its own.
+$(CHECKOV_STAMP): $(STAMP)
+	$(PY) -m uv venv --quiet --python $(PY) $(CHECKOV_VENV)
+	$(PY) -m uv pip install --quiet --python $(CHECKOV_VENV)/bin/python checkov==$(CHECKOV_VERSION)
+	touch $@
+
+infra-check: $(CHECKOV_STAMP)
+	$(CHECKOV_VENV)/bin/python tools/infra_check.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

@@ -12,7 +12,7 @@ from typing import Any
 
 from dagtrigger.airflow.client import AirflowClient
 from dagtrigger.airflow.retry import RetryPolicy
-from dagtrigger.errors import DagTriggerError, RouteError
+from dagtrigger.errors import ConfigurationError, DagTriggerError, RouteError
 from dagtrigger.events import Event, Normalised, normalise
 from dagtrigger.routing import Router
 from dagtrigger.run_id import build_dag_run_id
@@ -109,7 +109,12 @@ class Dispatcher:
         """Create every planned run; one run's failure does not stop the others."""
         if not plan.runs:
             return Report(plan, ())
-        client = self._client()
+        try:
+            client = self._client()
+        except ConfigurationError:
+            raise  # every event would fail the same way: let the platform keep it until fixed
+        except DagTriggerError as exc:  # e.g. Composer's API refused us, or was unreachable
+            return Report(plan, tuple(RunOutcome(run, "failed", error=exc) for run in plan.runs))
         retry = None
         if deadline is not None:
             retry = RetryPolicy(deadline, client.retry.base_delay, client.retry.max_delay)

@@ -1,0 +1,1 @@
+"""Local stand-ins that speak the clouds' protocols on loopback, for integration tests."""
