@@ -48,8 +48,8 @@ test: lint typecheck infra-check airflow
 	$(VENV)/bin/pytest -q
 
 # checkov pins old versions of boto3 and friends: it gets a virtualenv of its own.
-$(CHECKOV_STAMP): $(STAMP)
-	$(PY) -m uv venv --quiet --python $(PY) $(CHECKOV_VENV)
+$(CHECKOV_STAMP): | $(STAMP)
+	$(PY) -m uv venv --quiet --clear --python $(PY) $(CHECKOV_VENV)
 	$(PY) -m uv pip install --quiet --python $(CHECKOV_VENV)/bin/python checkov==$(CHECKOV_VERSION)
 	touch $@
 

@@ -73,9 +73,18 @@ def _build_composer_client(
     auth = (
         google if mode == "google" else build_auth(mode, settings, session, environment.airflow_uri)
     )
-    transport = HttpTransport(environment.airflow_uri, auth, session)
+    transport = HttpTransport(
+        environment.airflow_uri, auth, session, unreachable_hint=_COMPOSER_UNREACHABLE
+    )
     api_version = settings.api_version or environment.api_version
     return AirflowClient(transport, api_version=api_version, retry=retry)
+
+
+_COMPOSER_UNREACHABLE = (
+    "If the environment restricts web server access (Composer 2/3 web server access control, "
+    "or a private web server), allow the function's egress IP (a VPC connector with Cloud NAT "
+    "on a reserved address) or connect it to the environment's network."
+)
 
 
 def build_auth(mode: str, settings: Settings, session: HttpSession, base_url: str) -> Auth:

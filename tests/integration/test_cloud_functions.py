@@ -266,6 +266,7 @@ def test_a_transient_failure_makes_the_platform_redeliver(
         errors = [e for e in function.log_entries() if e["severity"] == "ERROR"]
     assert status == 500
     assert any("will be redelivered" in e["message"] for e in errors)
+    assert any("web server access control" in e["message"] for e in errors)
 
 
 def test_an_unsupported_event_is_acknowledged_and_logged(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from dagtrigger.auth import Auth
+from dagtrigger.errors import TransientTriggerError
 from dagtrigger.http import HttpSession, Response
 
 
@@ -24,20 +25,28 @@ class Transport(Protocol):
 class HttpTransport:
     """Calls the web server directly; renews the credential once when it is rejected."""
 
-    def __init__(self, base_url: str, auth: Auth, session: HttpSession) -> None:
+    def __init__(
+        self, base_url: str, auth: Auth, session: HttpSession, unreachable_hint: str = ""
+    ) -> None:
         self.base_url = base_url
         self.description = base_url
         self.auth = auth
         self._session = session
+        self._unreachable_hint = unreachable_hint  # what to check when no connection can be made
 
     def request(self, method: str, path: str, *, json_body: Any = None) -> Response:
-        url = self.base_url + path
-        response = self._session.request(
-            method, url, json_body=json_body, headers=self.auth.headers()
-        )
+        response = self._send(method, self.base_url + path, json_body)
         # Airflow 3 answers 403 "Invalid JWT token" to an expired token, so 403 earns one renewal too.
         if response.status in (401, 403) and self.auth.refresh():
-            response = self._session.request(
+            response = self._send(method, self.base_url + path, json_body)
+        return response
+
+    def _send(self, method: str, url: str, json_body: Any) -> Response:
+        try:
+            return self._session.request(
                 method, url, json_body=json_body, headers=self.auth.headers()
             )
-        return response
+        except TransientTriggerError as exc:
+            if not self._unreachable_hint:
+                raise
+            raise TransientTriggerError(f"{exc}. {self._unreachable_hint}") from exc
