@@ -5,10 +5,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DAGTRIGGER_CACHE ?= $(HOME)/.cache/dagtrigger
 CHECKOV_VERSION := 3.3.30
+CFN_LINT_VERSION := 1.58.0
 CHECKOV_VENV := $(DAGTRIGGER_CACHE)/checkov-$(CHECKOV_VERSION)
-CHECKOV_STAMP := $(CHECKOV_VENV)/.dagtrigger-installed
+CHECKOV_STAMP := $(CHECKOV_VENV)/.dagtrigger-installed-cfn-lint-$(CFN_LINT_VERSION)
 
-.PHONY: help demo test unit integration lint typecheck airflow infra-check clean
+.PHONY: help demo test unit integration lint typecheck airflow infra-check package-aws clean
 
 help:
 	@echo "make demo   start a local Airflow 3, send sample GCS and S3 events through dagtrigger, show the runs"
@@ -47,14 +48,19 @@ integration: airflow
 test: lint typecheck infra-check airflow
 	$(VENV)/bin/pytest -q
 
-# checkov pins old versions of boto3 and friends: it gets a virtualenv of its own.
+# checkov pins old versions of boto3 and friends: it gets a virtualenv of its own, which cfn-lint
+# shares (the stamp names the cfn-lint pin, so a new pin rebuilds the virtualenv).
 $(CHECKOV_STAMP): | $(STAMP)
 	$(PY) -m uv venv --quiet --clear --python $(PY) $(CHECKOV_VENV)
-	$(PY) -m uv pip install --quiet --python $(CHECKOV_VENV)/bin/python checkov==$(CHECKOV_VERSION)
+	$(PY) -m uv pip install --quiet --python $(CHECKOV_VENV)/bin/python checkov==$(CHECKOV_VERSION) cfn-lint==$(CFN_LINT_VERSION)
 	touch $@
 
 infra-check: $(CHECKOV_STAMP)
 	$(CHECKOV_VENV)/bin/python tools/infra_check.py
+
+# The Lambda deployment package: build/lambda/ and dist/dagtrigger-lambda.zip (see infra/aws).
+package-aws: $(STAMP)
+	$(PY) -m tools.package_aws
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

@@ -8,6 +8,9 @@
    cloudformation framework), `serverless` for serverless.yml. Any failed check, or any file
    checkov could not parse, fails the run. A check is skipped only in place, next to the resource,
    with `# checkov:skip=CKV_...: reason` (Terraform) or the template's `checkov: skip:` metadata.
+3. cfn-lint (installed next to checkov) checks every CloudFormation and SAM template against the
+   resource schemas it ships: any error or warning fails the run. A rule is ignored only in
+   place, in the resource's `cfn-lint: config: ignore_checks` metadata, with the reason beside it.
 
 Nothing is downloaded: `--skip-download` keeps checkov from fetching its guideline mappings from
 the Prisma Cloud API, and external Terraform modules are not fetched (checkov's default).
@@ -29,6 +32,7 @@ import hcl2  # bc-python-hcl2, installed with checkov
 REPO = Path(__file__).resolve().parent.parent
 INFRA = REPO / "infra"
 CHECKOV = Path(sys.executable).with_name("checkov")  # the one in this virtualenv
+CFN_LINT = Path(sys.executable).with_name("cfn-lint")  # installed beside it
 
 # Directories that hold generated or downloaded files, never templates of ours.
 IGNORED_DIRS = {".terraform", ".build", ".aws-sam", ".serverless", "node_modules", "__pycache__"}
@@ -103,6 +107,16 @@ def run_checkov(root: Path, frameworks: list[str]) -> tuple[int, list[dict[str, 
     return returncode, reports if isinstance(reports, list) else [reports]
 
 
+def run_cfn_lint(templates: list[Path]) -> int:
+    """cfn-lint on the CloudFormation/SAM templates, its findings on the console; its exit code.
+
+    cfn-lint exits 0 when clean, else a bit mask: 2 errors, 4 warnings (informational findings
+    are not reported unless asked for).
+    """
+    command = [str(CFN_LINT), "--", *(str(path) for path in templates)]
+    return subprocess.run(command, cwd=REPO, check=False).returncode
+
+
 def parsing_errors(reports: list[dict[str, Any]]) -> list[str]:
     """The files checkov skipped because it could not parse them (it names them when it can)."""
     errors: list[str] = []
@@ -124,6 +138,7 @@ def main(argv: list[str]) -> int:
         return 2
     by_directory: dict[str, set[str]] = {}
     terraform_files = []
+    cloudformation_files = []
     for path in iter_files(root):
         found = frameworks_for(path)
         if found:
@@ -131,6 +146,8 @@ def main(argv: list[str]) -> int:
             by_directory.setdefault(directory, set()).update(found)
         if path.suffix == ".tf":
             terraform_files.append(path)
+        if "cloudformation" in found:
+            cloudformation_files.append(path)
     if not by_directory:
         print(f"infra-check: no Terraform, CloudFormation/SAM or Serverless templates in {root}")
         return 1
@@ -153,6 +170,13 @@ def main(argv: list[str]) -> int:
     if not reports:
         failures.append("checkov wrote no report")
     failures.extend(unparsed)
+
+    if cloudformation_files:
+        returncode = run_cfn_lint(cloudformation_files)
+        if returncode != 0:
+            failures.append(f"cfn-lint exited {returncode}")
+        else:
+            print(f"infra-check: cfn-lint: no findings in {len(cloudformation_files)} template(s)")
 
     elapsed = time.monotonic() - started
     if failures:

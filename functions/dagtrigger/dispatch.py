@@ -106,7 +106,10 @@ class Dispatcher:
         return plan_events(normalised, self._router())
 
     def send(self, plan: Plan, *, deadline: float | None = None) -> Report:
-        """Create every planned run; one run's failure does not stop the others."""
+        """Create every planned run; one run's failure does not stop the others.
+
+        `deadline` shortens the retry deadline (e.g. to the time a Lambda invocation has left).
+        """
         if not plan.runs:
             return Report(plan, ())
         try:
@@ -116,7 +119,7 @@ class Dispatcher:
         except DagTriggerError as exc:  # e.g. Composer's API refused us, or was unreachable
             return Report(plan, tuple(RunOutcome(run, "failed", error=exc) for run in plan.runs))
         retry = None
-        if deadline is not None:
+        if deadline is not None and deadline < client.retry.deadline:
             retry = RetryPolicy(deadline, client.retry.base_delay, client.retry.max_delay)
         return Report(plan, tuple(self._send_one(client, run, retry) for run in plan.runs))
 

@@ -24,6 +24,7 @@ class Response:
     status: int
     body: bytes
     headers: Mapping[str, str] = field(default_factory=dict)
+    set_cookies: tuple[str, ...] = ()  # each Set-Cookie header: they cannot be folded into one
 
     def json(self) -> Any:
         """The parsed body, or None when it is empty or not JSON."""
@@ -107,7 +108,9 @@ class HttpSession:
             raise TransientTriggerError(
                 f"{method} {_without_query(url)} failed: {type(exc).__name__}: {_reason(exc)}"
             ) from exc
-        return Response(raw.status, raw.data, dict(raw.headers))
+        return Response(
+            raw.status, raw.data, dict(raw.headers), tuple(raw.headers.getlist("Set-Cookie"))
+        )
 
 
 def _without_query(url: str) -> str:

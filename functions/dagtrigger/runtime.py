@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from dagtrigger.airflow.client import AirflowClient
 from dagtrigger.airflow.retry import RetryPolicy, call_with_retries
@@ -43,6 +44,10 @@ def build_client(settings: Settings, session: HttpSession | None = None) -> Airf
     retry = RetryPolicy(deadline=settings.deadline)
     if settings.composer_environment is not None:
         return _build_composer_client(settings, session, retry)
+    if settings.mwaa_environment is not None:
+        return _build_mwaa_client(settings, session, retry)
+    if settings.secret_arn is not None:
+        settings = _with_secret_credentials(settings)
     base_url = settings.require_airflow_url()
     api_version = settings.api_version
     mode = settings.auth
@@ -79,6 +84,63 @@ def _build_composer_client(
     api_version = settings.api_version or environment.api_version
     return AirflowClient(transport, api_version=api_version, retry=retry)
 
+
+def _build_mwaa_client(
+    settings: Settings, session: HttpSession, retry: RetryPolicy
+) -> AirflowClient:
+    from dagtrigger.airflow.mwaa import (
+        MwaaIamAuth,
+        MwaaTransport,
+        api_version_of,
+        read_environment,
+    )
+    from dagtrigger.aws import mwaa_client
+
+    name = _need(settings.mwaa_environment)
+    client = mwaa_client(settings.timeout)
+    environment = call_with_retries(
+        lambda: read_environment(name, client), retry, what=f"reading MWAA environment {name}"
+    )
+    api_version = settings.api_version or api_version_of(environment)
+    # arn:aws:airflow:REGION:ACCOUNT:environment/NAME
+    _, _, _, region, account, _ = str(
+        environment.get("Arn", "arn:aws:airflow:REGION:ACCOUNT:")
+    ).split(":", 5)
+    iam = MwaaIamAuth(name, region, account, settings.mwaa_airflow_role)
+    transport: Transport
+    if settings.auth == "mwaa-web":
+        from dagtrigger.auth.mwaa_web import MwaaWebLoginAuth
+
+        web_login = MwaaWebLoginAuth(name, client, session, api_version, iam.role_arn)
+        transport = HttpTransport(
+            f"https://{environment['WebserverUrl']}",
+            web_login,
+            session,
+            unreachable_hint=_MWAA_UNREACHABLE,
+        )
+    else:
+        transport = MwaaTransport(name, client, iam)
+    return AirflowClient(transport, api_version=api_version, retry=retry)
+
+
+def _with_secret_credentials(settings: Settings) -> Settings:
+    from dagtrigger.auth.aws_secret import read_airflow_secret
+
+    credentials = read_airflow_secret(_need(settings.secret_arn))
+    token = credentials.get("token")
+    return replace(
+        settings,
+        username=credentials.get("username"),
+        password=credentials.get("password"),
+        token=token,
+        auth=settings.auth or ("bearer" if token else None),
+    )
+
+
+_MWAA_UNREACHABLE = (
+    "A private MWAA web server (WebserverAccessMode PRIVATE_ONLY) is reachable only from its "
+    "VPC: run the function in that VPC, or use AIRFLOW_AUTH=mwaa (invoke_rest_api)."
+)
 
 _COMPOSER_UNREACHABLE = (
     "If the environment restricts web server access (Composer 2/3 web server access control, "

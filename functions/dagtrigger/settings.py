@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from dagtrigger.errors import ConfigurationError
 
 API_VERSIONS = ("experimental", "v1", "v2")
-AUTH_MODES = ("none", "basic", "jwt", "bearer", "google", "iap")
+AUTH_MODES = ("none", "basic", "jwt", "bearer", "google", "iap", "mwaa", "mwaa-web")
 
 _API_SUFFIX = re.compile(r"/(api/(v1|v2|experimental)|auth/token)/?$")
 _COMPOSER_ENVIRONMENT = re.compile(r"^projects/[^/]+/locations/[^/]+/environments/[^/]+$")
@@ -46,6 +46,9 @@ class Settings:
     composer_environment: str | None = None
     iap_client_id: str | None = None
     composer_api_endpoint: str = "https://composer.googleapis.com"
+    mwaa_environment: str | None = None
+    mwaa_airflow_role: str = "Op"  # the Airflow role named in the IAM resource of InvokeRestApi
+    secret_arn: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -66,6 +69,13 @@ class Settings:
                 "(dagtrigger reads the web server URL from the Composer API), or only AIRFLOW_URL."
             )
         iap_client_id = get("IAP_CLIENT_ID")
+        mwaa_environment = get("MWAA_ENVIRONMENT")
+        if mwaa_environment is not None and (airflow_url or composer_environment):
+            raise ConfigurationError(
+                "MWAA_ENVIRONMENT is set with AIRFLOW_URL or COMPOSER_ENVIRONMENT: set only "
+                "MWAA_ENVIRONMENT (dagtrigger asks MWAA for the web server), or only AIRFLOW_URL."
+            )
+        secret_arn = get("AIRFLOW_SECRET_ARN")
         settings = cls(
             airflow_url=airflow_url,
             auth=_choose_auth(
@@ -73,7 +83,9 @@ class Settings:
                 username,
                 password,
                 token,
-                _Target(airflow_url, composer_environment, iap_client_id),
+                _Target(
+                    airflow_url, composer_environment, iap_client_id, mwaa_environment, secret_arn
+                ),
             ),
             username=username,
             password=password,
@@ -90,6 +102,9 @@ class Settings:
             ),
             composer_environment=composer_environment,
             iap_client_id=iap_client_id,
+            mwaa_environment=mwaa_environment,
+            mwaa_airflow_role=get("MWAA_AIRFLOW_ROLE") or "Op",
+            secret_arn=secret_arn,
             composer_api_endpoint=(
                 _check_url(get("COMPOSER_API_ENDPOINT"), "COMPOSER_API_ENDPOINT")
                 or "https://composer.googleapis.com"
@@ -108,7 +123,8 @@ class Settings:
             raise ConfigurationError(
                 "AIRFLOW_URL is not set: set it to the Airflow web server's base URL, "
                 "e.g. AIRFLOW_URL=https://airflow.example.com (without /api/v1 or /api/v2), or on "
-                "Cloud Composer set COMPOSER_ENVIRONMENT=projects/P/locations/L/environments/E."
+                "Cloud Composer set COMPOSER_ENVIRONMENT=projects/P/locations/L/environments/E, "
+                "or on Amazon MWAA set MWAA_ENVIRONMENT=<environment name>."
             )
         return self.airflow_url
 
@@ -146,9 +162,13 @@ class _Target:
     airflow_url: str | None
     composer_environment: str | None
     iap_client_id: str | None
+    mwaa_environment: str | None
+    secret_arn: str | None
 
     def implied_auth(self) -> str | None:
         """The auth the target itself calls for, if it says."""
+        if self.mwaa_environment is not None:
+            return "mwaa"
         if self.iap_client_id is not None:
             return "iap"
         host = (urlsplit(self.airflow_url).hostname or "") if self.airflow_url else ""
@@ -168,11 +188,19 @@ def _choose_auth(
 ) -> str | None:
     if mode is not None:
         mode = _check_choice("AIRFLOW_AUTH", mode.lower(), AUTH_MODES)
-        if mode in ("basic", "jwt") and (username is None or password is None):
+        if mode in ("mwaa", "mwaa-web") and target.mwaa_environment is None:
+            raise ConfigurationError(
+                f"AIRFLOW_AUTH={mode} needs MWAA_ENVIRONMENT: set it to the environment's name."
+            )
+        if (
+            mode in ("basic", "jwt")
+            and target.secret_arn is None
+            and (username is None or password is None)
+        ):
             raise ConfigurationError(
                 f"AIRFLOW_AUTH={mode} needs AIRFLOW_USERNAME and AIRFLOW_PASSWORD: set both."
             )
-        if mode == "bearer" and token is None:
+        if mode == "bearer" and token is None and target.secret_arn is None:
             raise ConfigurationError(
                 "AIRFLOW_AUTH=bearer needs AIRFLOW_TOKEN: set it to the token."
             )
@@ -184,6 +212,8 @@ def _choose_auth(
         return implied
     if target.composer_environment is not None:
         return None  # IAP on Composer 1, Google's bearer token on 2 and 3
+    if target.secret_arn is not None:
+        return None  # decided by what the secret holds
     if (username is None) != (password is None):
         missing = "AIRFLOW_PASSWORD" if password is None else "AIRFLOW_USERNAME"
         raise ConfigurationError(

@@ -126,7 +126,7 @@ class AirflowClient:
                     "created", dag_id, _run_id_of(created, dag_run_id), created, attempts
                 )
             if dag_run_id is not None and _is_conflict(version, response):
-                existing = self.get_dag_run(dag_id, dag_run_id)
+                existing = self._find_conflicting_run(dag_id, dag_run_id, response)
                 if existing is not None:
                     outcome = "created" if uncertain else "duplicate"
                     return TriggerResult(outcome, dag_id, dag_run_id, existing, attempts)
@@ -163,6 +163,21 @@ class AirflowClient:
         if response.status == 404:
             return None
         raise self._classify(response, dag_id, "read run of")
+
+    def _find_conflicting_run(
+        self, dag_id: str, dag_run_id: str, conflict: Response
+    ) -> Mapping[str, Any] | None:
+        """The run a conflict is about, or None when it was about something else."""
+        path = f"/dags/{quote(dag_id, safe='')}/dagRuns/{quote(dag_run_id, safe='')}"
+        limit = self.transport.max_path_length
+        if limit is None or len(path) <= limit:
+            return self.get_dag_run(dag_id, dag_run_id)
+        # The run cannot be read back through this transport: trust what the conflict says.
+        # Airflow 3 sends no logical date, so its only conflict is the run id; Airflow 2 names it.
+        detail = conflict.detail()
+        if self.api_version == "v2" or "DAGRun ID" in detail:
+            return {"dag_run_id": dag_run_id}
+        return None
 
     def _classify(self, response: Response, dag_id: str, action: str) -> Exception:
         status, detail = response.status, response.detail()

@@ -16,14 +16,26 @@ from dagtrigger.http import HttpSession, Response
 class Transport(Protocol):
     """Delivers one REST call to Airflow, authenticated; raises TransientTriggerError on I/O."""
 
-    description: str  # where the calls go, for messages
-    auth: Auth
+    @property
+    def description(self) -> str:
+        """Where the calls go, for messages."""
+        ...
+
+    @property
+    def auth(self) -> Auth: ...
+
+    @property
+    def max_path_length(self) -> int | None:
+        """A limit on the API path (MWAA's invoke_rest_api), if any."""
+        ...
 
     def request(self, method: str, path: str, *, json_body: Any = None) -> Response: ...
 
 
 class HttpTransport:
     """Calls the web server directly; renews the credential once when it is rejected."""
+
+    max_path_length: int | None = None
 
     def __init__(
         self, base_url: str, auth: Auth, session: HttpSession, unreachable_hint: str = ""

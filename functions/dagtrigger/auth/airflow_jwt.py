@@ -58,7 +58,7 @@ class AirflowJwtAuth(CachedTokenAuth):
         access_token = payload.get("access_token")
         if not isinstance(access_token, str) or not access_token:
             raise AuthenticationError(f"{self._token_url} answered without an access_token")
-        return Token(access_token, _expiry(access_token))
+        return Token(access_token, jwt_expiry(access_token))
 
     def hint(self, status: int) -> str:
         return (
@@ -68,7 +68,7 @@ class AirflowJwtAuth(CachedTokenAuth):
         )
 
 
-def _expiry(jwt: str) -> float | None:
+def jwt_expiry(jwt: str) -> float | None:
     """The `exp` claim, read without verifying: only the issuer needs to trust the token."""
     try:
         payload_part = jwt.split(".")[1]

@@ -1,0 +1,35 @@
+"""boto3 clients for dagtrigger's AWS paths, built on first use and classified errors.
+
+boto3 is imported only here and by the modules that use this one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dagtrigger.errors import ConfigurationError
+
+
+def mwaa_client(timeout: float) -> Any:
+    """An MWAA client whose retries are left to dagtrigger's own policy (backoff within a deadline).
+
+    botocore's own settings apply: AWS_ENDPOINT_URL_MWAA for a VPC endpoint, with
+    AWS_DISABLE_HOST_PREFIX_INJECTION=true since such an endpoint has no env./api. host prefixes.
+    """
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError as exc:
+        raise ConfigurationError(
+            "MWAA_ENVIRONMENT needs boto3: pip install 'dagtrigger[aws]'"
+        ) from exc
+    config = Config(
+        retries={"total_max_attempts": 1}, connect_timeout=min(timeout, 5.0), read_timeout=timeout
+    )
+    return boto3.client("mwaa", config=config)
+
+
+def boto_error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    error = response.get("Error", {}) if isinstance(response, dict) else {}
+    return str(error.get("Code", type(exc).__name__))

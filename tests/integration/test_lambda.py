@@ -1,0 +1,278 @@
+"""functions/lambda_function.py with boto3 unmodified against the MWAA stand-in and moto, into
+real Airflow 2 and 3: S3, EventBridge, SNS and SQS events, MWAA's two paths, Secrets Manager."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dagtrigger import runtime
+from tests.integration.helpers import read_run
+from tests.standins.faults import FlakyFront
+from tests.standins.mwaa import MwaaEnvironment, MwaaStandin
+from tools.local_airflow import REPO, LocalAirflow, free_port
+
+pytestmark = pytest.mark.airflow
+
+EVENTS = Path(__file__).resolve().parent.parent / "events"
+MWAA_VERSIONS = {"2": "2.10.3", "3": "3.0.6"}
+ENV = "dagtrigger-test"
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "dagtrigger"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:dagtrigger"
+    aws_request_id: str = "req-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def _admin_headers(airflow: LocalAirflow) -> Callable[[], dict[str, str]]:
+    if airflow.major == "3":
+        token = airflow.token()
+        return lambda: {"Authorization": f"Bearer {token}"}
+    from base64 import b64encode
+
+    basic = b64encode(f"admin:{airflow.admin_password}".encode()).decode()
+    return lambda: {"Authorization": f"Basic {basic}"}
+
+
+@pytest.fixture
+def clean_runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    for name in (
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AIRFLOW_URL",
+        "DAGTRIGGER_ROUTES",
+        "AIRFLOW_AUTH",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    runtime.reset()
+    yield monkeypatch
+    runtime.reset()
+
+
+@pytest.fixture
+def flaky(airflow: LocalAirflow) -> Iterator[FlakyFront]:
+    with FlakyFront(airflow.url, failing=("/dags/dagtrigger_strict/",)) as front:
+        yield front
+
+
+@pytest.fixture
+def mwaa(
+    airflow: LocalAirflow, flaky: FlakyFront, clean_runtime: pytest.MonkeyPatch
+) -> Iterator[MwaaStandin]:
+    environment = MwaaEnvironment(
+        ENV, flaky.url, MWAA_VERSIONS[airflow.major], _admin_headers(airflow)
+    )
+    with MwaaStandin({ENV: environment}) as standin:
+        for name, value in standin.client_env().items():
+            clean_runtime.setenv(name, value)
+        clean_runtime.setenv("MWAA_ENVIRONMENT", ENV)
+        clean_runtime.setenv("DAG_ID", "dagtrigger_example")
+        clean_runtime.setenv("DAGTRIGGER_DEADLINE", "3")
+        yield standin
+
+
+def _handler() -> Callable[[Any, Any], Any]:
+    sys.path.insert(0, str(REPO / "functions"))
+    try:
+        import lambda_function
+    finally:
+        sys.path.remove(str(REPO / "functions"))
+    return lambda_function.handler  # type: ignore[no-any-return]
+
+
+def _sqs_record(message_id: str, body: str, **attributes: str) -> dict[str, Any]:
+    return {
+        "messageId": message_id,
+        "receiptHandle": f"handle-{message_id}",
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1717222502437"},
+        "messageAttributes": {
+            k: {"stringValue": v, "dataType": "String"} for k, v in attributes.items()
+        },
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:dagtrigger",
+        "awsRegion": "eu-west-1",
+    }
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [
+        "s3_put",
+        "s3_eventbridge_object_created",
+        "eventbridge_custom",
+        "sns_s3_notification",
+        "sns_plain",
+    ],
+)
+def test_direct_events_through_invoke_rest_api_start_one_run_each(
+    airflow: LocalAirflow, mwaa: MwaaStandin, sample: str
+) -> None:
+    event = json.loads((EVENTS / f"{sample}.json").read_text())
+    expected = json.loads((EVENTS / f"{sample}.expected.json").read_text())["events"]
+    handler = _handler()
+
+    first, *again = [handler(event, LambdaContext()) for _ in range(3)]
+
+    assert len(first["runs"]) == len(expected)
+    for answer in again:
+        assert [run["outcome"] for run in answer["runs"]] == ["duplicate"] * len(expected)
+    for run, event_expected in zip(first["runs"], expected, strict=True):
+        stored = read_run(airflow, run["dag_id"], run["dag_run_id"])
+        assert stored is not None
+        if run["outcome"] == "created":
+            assert stored["conf"] == event_expected["conf"]
+    assert all(path.startswith("/dags/") for _, _, path in mwaa.invocations)
+    assert mwaa.get_environment_calls == 1, "the environment is read once per container"
+
+
+def test_an_sqs_batch_reports_only_the_transient_failure(
+    airflow: LocalAirflow, mwaa: MwaaStandin, clean_runtime: pytest.MonkeyPatch, flaky: FlakyFront
+) -> None:
+    routes = [
+        {"name": "flaky", "match": {"attributes": {"target": "flaky"}}, "dag_id": "dagtrigger_strict",
+         "conf": {"partition": "2024-06-01"}},
+        {"name": "everything", "dag_id": "dagtrigger_example"},
+    ]  # fmt: skip
+    clean_runtime.setenv("DAGTRIGGER_ROUTES", json.dumps(routes))
+    s3_body = json.loads((EVENTS / "sqs_s3_notification.json").read_text())["Records"][0]["body"]
+    batch = {
+        "Records": [
+            _sqs_record(f"good-s3-{airflow.major}", s3_body),
+            _sqs_record(f"good-plain-{airflow.major}", '{"report": "daily"}'),
+            _sqs_record(
+                f"poison-{airflow.major}", '{"Records": [{"eventSource": "aws:s3", "s3": {}}]}'
+            ),
+            _sqs_record(f"transient-{airflow.major}", "retry me", target="flaky"),
+        ]
+    }
+    answer = _handler()(batch, LambdaContext())
+
+    assert answer == {"batchItemFailures": [{"itemIdentifier": f"transient-{airflow.major}"}]}
+    assert flaky.failed >= 1
+    plain = [p for _, m, p in mwaa.invocations if m == "POST"]
+    assert len(plain) >= 3, "the good records and the transient one reached Airflow"
+    again = _handler()({"Records": batch["Records"][:2]}, LambdaContext())
+    assert again == {"batchItemFailures": []}
+
+
+def test_a_permanent_failure_of_a_direct_invocation_goes_to_the_on_failure_destination(
+    airflow: LocalAirflow, mwaa: MwaaStandin, clean_runtime: pytest.MonkeyPatch
+) -> None:
+    from dagtrigger.platforms.aws_lambda import EventFailed
+
+    clean_runtime.setenv("DAG_ID", "no_such_dag")
+    with pytest.raises(EventFailed) as caught:
+        _handler()(json.loads((EVENTS / "eventbridge_scheduled.json").read_text()), LambdaContext())
+    assert "'no_such_dag'" in str(caught.value)
+    with pytest.raises(EventFailed) as bad:
+        _handler()({"Records": [{"eventSource": "aws:s3", "s3": {"bucket": {}}}]}, LambdaContext())
+    assert "S3 record 1" in str(bad.value)
+
+
+def test_access_denied_names_the_iam_statement_to_add(
+    airflow: LocalAirflow, mwaa: MwaaStandin, clean_runtime: pytest.MonkeyPatch
+) -> None:
+    mwaa.allowed = {"AKIDSOMEONEELSE"}
+    from dagtrigger.platforms.aws_lambda import EventFailed
+
+    with pytest.raises(EventFailed) as caught:
+        _handler()(json.loads((EVENTS / "eventbridge_custom.json").read_text()), LambdaContext())
+    message = str(caught.value)
+    assert "airflow:InvokeRestApi" in message
+    assert f"arn:aws:airflow:eu-west-1:123456789012:role/{ENV}/Op" in message
+
+
+def test_web_login_serves_higher_rates_with_one_login(
+    airflow: LocalAirflow, mwaa: MwaaStandin, clean_runtime: pytest.MonkeyPatch
+) -> None:
+    clean_runtime.setenv("AIRFLOW_AUTH", "mwaa-web")
+    handler = _handler()
+    for number in range(3):
+        event = json.loads((EVENTS / "eventbridge_scheduled.json").read_text())
+        event["id"] = f"web-login-{airflow.major}-{number}"
+        answer = handler(event, LambdaContext())
+        assert [run["outcome"] for run in answer["runs"]] == ["created"]
+        assert read_run(airflow, "dagtrigger_example", answer["runs"][0]["dag_run_id"]) is not None
+    assert mwaa.logins == 1 and mwaa.web_tokens_issued == 1
+    assert mwaa.invocations == [], "web login talks to the web server, not invoke_rest_api"
+
+
+def test_self_hosted_airflow_with_credentials_from_secrets_manager(
+    airflow: LocalAirflow, clean_runtime: pytest.MonkeyPatch
+) -> None:
+    import boto3
+    from aws_lambda_powertools.utilities import parameters
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    try:
+        for name, value in {
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "eu-west-1",
+        }.items():
+            clean_runtime.setenv(name, value)
+        secret = boto3.client("secretsmanager").create_secret(
+            Name=f"dagtrigger/airflow{airflow.major}",
+            SecretString=json.dumps({"username": "admin", "password": airflow.admin_password}),
+        )
+        clean_runtime.setenv("AIRFLOW_URL", airflow.url)
+        clean_runtime.setenv("AIRFLOW_SECRET_ARN", secret["ARN"])
+        clean_runtime.setenv("DAG_ID", "dagtrigger_example")
+        parameters.clear_caches()
+        event = json.loads((EVENTS / "eventbridge_scheduled.json").read_text())
+        event["id"] = f"secret-{airflow.major}"
+        answer = _handler()(event, LambdaContext())
+    finally:
+        server.stop()
+    (run,) = answer["runs"]
+    assert run["outcome"] == "created"
+    assert read_run(airflow, "dagtrigger_example", run["dag_run_id"]) is not None
+
+
+def test_metrics_are_emitted_as_embedded_metric_format(
+    airflow: LocalAirflow, mwaa: MwaaStandin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = json.loads((EVENTS / "eventbridge_scheduled.json").read_text())
+    event["id"] = f"metrics-{airflow.major}"
+    handler = _handler()
+    capsys.readouterr()
+    handler(event, LambdaContext())
+    handler(event, LambdaContext())
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [b.get("RunsCreated") for b in blobs] == [[1.0], None] or [
+        b.get("RunsCreated") for b in blobs
+    ] == [1.0, None]
+    assert blobs[1].get("Duplicates") in (1.0, [1.0])
+    namespaces = {m["Namespace"] for b in blobs for m in b["_aws"]["CloudWatchMetrics"]}
+    assert namespaces == {"dagtrigger"}
+
+
+def test_the_handler_never_imports_google_or_functions_framework() -> None:
+    probe = (
+        "import sys; sys.path.insert(0, 'functions'); import lambda_function; "
+        "loaded = [m for m in sys.modules if m.startswith(('google.auth', 'google.cloud.storage', "
+        "'functions_framework'))]; print(loaded)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"

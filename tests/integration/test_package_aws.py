@@ -1,0 +1,275 @@
+"""make package-aws's zip, run the way Lambda runs it: beside only what the Python runtime has.
+
+The zip is built once per session and unpacked into an empty directory. A fresh `python -I -S`
+(no site-packages, no PYTHONPATH) gets sys.path = [the unpacked zip, a directory holding only the
+runtime's own packages (boto3, botocore, urllib3 1.26, jmespath, s3transfer, dateutil, six)] plus
+the standard library, imports `lambda_function` and calls `handler(event, context)` with an S3
+notification. So a dependency the package forgot fails here, and so does one it should not carry
+(google-auth, functions-framework). Airflow is a loopback server that answers like Airflow 2's
+/api/v1; the test reads the trigger it received, and the metrics the handler printed.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import glob
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.unit.stub_airflow import Reply, StubAirflow
+from tools.local_airflow import CACHE, REPO
+
+DAG_ID = "dagtrigger_example"
+NAMESPACE = "dagtrigger-package-test"
+SERVICE = "dagtrigger"
+USERNAME, PASSWORD = "dagtrigger", "not-a-real-password"
+RESULT_MARK = "DAGTRIGGER-TEST-RESULT "
+# A stand-in for what the python3.12 runtime ships (pure Python, so any platform's wheels do).
+# Its urllib3 is 1.26, as the runtime's botocore has it; boto3 new enough for invoke_rest_api.
+RUNTIME_PACKAGES = (
+    "boto3==1.40.70",
+    "botocore==1.40.70",
+    "s3transfer==0.14.0",
+    "jmespath==1.0.1",
+    "urllib3==1.26.20",
+    "python-dateutil==2.9.0.post0",
+    "six==1.17.0",
+)
+
+S3_EVENT = {
+    "Records": [
+        {
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": "eu-west-1",
+            "eventTime": "2024-06-01T06:15:02.437Z",
+            "eventName": "ObjectCreated:Put",
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "configurationId": "dagtrigger-landing",
+                "bucket": {"name": "acme-raw-eu", "arn": "arn:aws:s3:::acme-raw-eu"},
+                "object": {
+                    "key": "sales/2024-06-01/orders.csv",
+                    "size": 48213,
+                    "eTag": "5eb63bbbe01eeed093cb22bb8f5acdc3",
+                    "versionId": "Ly8fN9mYkU3zK0b1qP2rS4tU6vW8xY0A",
+                    "sequencer": "00665ABC4E7D1F2A3B",
+                },
+            },
+        }
+    ]
+}
+
+# Runs in the Lambda-like interpreter. argv: unpacked zip, runtime directory, event file.
+HANDLER_SCRIPT = f"""
+import importlib.util, json, sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+strays = [p for p in sys.path if "site-packages" in p or "dist-packages" in p]
+assert not strays, f"site-packages on sys.path: {{strays}}"
+for name in ("google", "functions_framework"):
+    assert importlib.util.find_spec(name) is None, f"{{name}} is importable"
+
+class Context:
+    function_name = "dagtrigger"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:dagtrigger"
+    aws_request_id = "3f2b1c4d-0000-4000-8000-000000000001"
+    def get_remaining_time_in_millis(self):
+        return 60_000
+
+import lambda_function
+with open(sys.argv[3]) as f:
+    event = json.load(f)
+result = lambda_function.handler(event, Context())
+imported = sorted(m for m in sys.modules if m.split(".")[0] in ("google", "functions_framework"))
+print({RESULT_MARK!r} + json.dumps({{"result": result, "imported": imported}}, default=str))
+"""
+
+
+@dataclass(frozen=True)
+class LambdaPython:
+    executable: str
+    version: str  # "3.12", unless this machine has no Python 3.12
+
+
+def _python_version(executable: str) -> str | None:
+    try:
+        probe = subprocess.run(
+            [executable, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except OSError:
+        return None
+    return probe.stdout.strip() if probe.returncode == 0 else None
+
+
+@pytest.fixture(scope="session")
+def lambda_python() -> LambdaPython:
+    """A Python 3.12 like the runtime's when the machine has one (pyenv's, say), else this one."""
+    pyenv = Path.home() / ".pyenv" / "versions"
+    candidates = [
+        shutil.which("python3.12"),
+        *sorted(glob.glob(str(pyenv / "3.12*" / "bin" / "python3.12"))),
+        "/usr/bin/python3.12",
+    ]
+    for candidate in candidates:
+        if candidate and _python_version(candidate) == "3.12":
+            return LambdaPython(candidate, "3.12")
+    return LambdaPython(sys.executable, f"{sys.version_info[0]}.{sys.version_info[1]}")
+
+
+@pytest.fixture(scope="session")
+def runtime_site(lambda_python: LambdaPython) -> Path:
+    """Only what the Lambda runtime provides, installed once into the cache, then reused."""
+    key = hashlib.sha256("\n".join(RUNTIME_PACKAGES).encode()).hexdigest()[:12]
+    site = CACHE / f"lambda-runtime-py{lambda_python.version}-{key}"
+    stamp = site / ".dagtrigger-installed"
+    if stamp.exists():
+        return site
+    CACHE.mkdir(parents=True, exist_ok=True)
+    partial = CACHE / f"{site.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    subprocess.run(
+        [
+            sys.executable, "-m", "uv", "pip", "install", "--quiet",
+            "--target", str(partial),
+            "--python-version", lambda_python.version,
+            "--only-binary", ":all:",
+            *RUNTIME_PACKAGES,
+        ],
+        check=True,
+    )  # fmt: skip
+    (partial / stamp.name).touch()
+    shutil.rmtree(site, ignore_errors=True)  # a half-made one from an interrupted run
+    try:
+        partial.rename(site)
+    except OSError:  # another session finished first: use its copy
+        shutil.rmtree(partial, ignore_errors=True)
+    return site
+
+
+@pytest.fixture(scope="session")
+def lambda_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The zip make package-aws builds, unpacked into an empty directory."""
+    work = tmp_path_factory.mktemp("package-aws")
+    zip_path = work / "dagtrigger-lambda.zip"
+    build = subprocess.run(
+        [
+            sys.executable, "-m", "tools.package_aws",
+            "--build-dir", str(work / "build"),
+            "--zip", str(zip_path),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stdout + build.stderr
+    unpacked = work / "unpacked"
+    unpacked.mkdir()
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(unpacked)
+    return unpacked
+
+
+def run_handler(
+    python: LambdaPython, package: Path, runtime: Path, event_file: Path, env: dict[str, str]
+) -> tuple[dict[str, Any], list[dict[str, Any]], str]:
+    """Run the handler in a fresh interpreter: its result, the JSON lines it printed, all output."""
+    command = [python.executable, "-I", "-S", "-c", HANDLER_SCRIPT]
+    done = subprocess.run(
+        [*command, str(package), str(runtime), str(event_file)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    results = [line for line in done.stdout.splitlines() if line.startswith(RESULT_MARK)]
+    assert len(results) == 1, output
+    lines = []
+    for line in done.stdout.splitlines():
+        if line.startswith("{"):
+            with contextlib.suppress(json.JSONDecodeError):
+                lines.append(json.loads(line))
+    return json.loads(results[0].removeprefix(RESULT_MARK)), lines, output
+
+
+def test_the_zip_holds_the_handler_the_core_and_powertools_only(lambda_package: Path) -> None:
+    top = sorted(path.name for path in lambda_package.iterdir())
+    assert "lambda_function.py" in top and "dagtrigger" in top and "aws_lambda_powertools" in top
+    for runtime_package in ("boto3", "botocore", "urllib3", "jmespath", "s3transfer", "dateutil"):
+        assert runtime_package not in top, f"{runtime_package} is the runtime's: {top}"
+    assert not [p for p in lambda_package.rglob("*") if p.name in ("__pycache__", "tests")]
+
+
+def test_s3_event_starts_a_run_through_the_packaged_handler(
+    lambda_python: LambdaPython, runtime_site: Path, lambda_package: Path, tmp_path: Path
+) -> None:
+    event_file = tmp_path / "event.json"
+    event_file.write_text(json.dumps(S3_EVENT))
+    runs = f"/api/v1/dags/{DAG_ID}/dagRuns"
+    with StubAirflow() as airflow:
+        airflow.always("GET", "/api/v2/version", Reply(404, {"detail": "Not Found"}))
+        airflow.always("GET", "/api/v1/version", Reply(200, {"version": "2.10.5"}))
+        airflow.always("POST", runs, Reply(200, {"dag_id": DAG_ID, "state": "queued"}))
+        env = {
+            "AIRFLOW_URL": airflow.url,
+            "AIRFLOW_AUTH": "basic",
+            "AIRFLOW_USERNAME": USERNAME,
+            "AIRFLOW_PASSWORD": PASSWORD,
+            "DAG_ID": DAG_ID,
+            "DAGTRIGGER_DEADLINE": "10",
+            "POWERTOOLS_SERVICE_NAME": SERVICE,
+            "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "AWS_REGION": "eu-west-1",
+            "AWS_DEFAULT_REGION": "eu-west-1",
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        }
+        outcome, lines, output = run_handler(
+            lambda_python, lambda_package, runtime_site, event_file, env
+        )
+        posts = airflow.received("POST", runs)
+
+    assert outcome["imported"] == [], output
+    assert len(posts) == 1, output
+    credentials = base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
+    assert posts[0].headers.get("Authorization") == f"Basic {credentials}"
+    body = posts[0].json()
+    assert body["dag_run_id"].startswith("s3__ObjectCreated"), body
+    assert "acme-raw-eu_sales_2024-06-01_orders.csv" in body["dag_run_id"], body
+    conf = body["conf"]
+    assert conf["provider"] == "s3"
+    assert conf["event_type"] == "ObjectCreated:Put"
+    assert (conf["bucket"], conf["name"]) == ("acme-raw-eu", "sales/2024-06-01/orders.csv")
+    assert conf["uri"] == "s3://acme-raw-eu/sales/2024-06-01/orders.csv"
+    assert conf["size"] == 48213
+    assert conf["version"] == "Ly8fN9mYkU3zK0b1qP2rS4tU6vW8xY0A"
+
+    # The EMF record CloudWatch turns into metrics: infra/aws's alarms read Failed in this
+    # namespace with the dimension service.
+    emf = [line for line in lines if "_aws" in line]
+    assert emf, output
+    directive = emf[-1]["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == NAMESPACE
+    assert ["service"] in directive["Dimensions"]
+    assert emf[-1]["service"] == SERVICE
+    assert emf[-1]["RunsCreated"] in (1, [1], 1.0), emf[-1]
