@@ -211,6 +211,12 @@ def test_web_login_serves_higher_rates_with_one_login(
     assert mwaa.logins == 1 and mwaa.web_tokens_issued == 1
     assert mwaa.invocations == [], "web login talks to the web server, not invoke_rest_api"
 
+    mwaa.expire_sessions()  # the web server forgets the session: dagtrigger logs in again, once
+    event = json.loads((EVENTS / "eventbridge_scheduled.json").read_text())
+    event["id"] = f"web-login-{airflow.major}-renewed"
+    assert [run["outcome"] for run in handler(event, LambdaContext())["runs"]] == ["created"]
+    assert mwaa.logins == 2
+
 
 def test_self_hosted_airflow_with_credentials_from_secrets_manager(
     airflow: LocalAirflow, clean_runtime: pytest.MonkeyPatch

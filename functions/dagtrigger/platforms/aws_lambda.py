@@ -49,6 +49,16 @@ class EventFailed(Exception):
     """Raised to Lambda so it retries the invocation and then sends it to the on-failure destination."""
 
 
+def _with_optional_tracing(handler: Any) -> Any:
+    """X-Ray tracing when POWERTOOLS_TRACE_DISABLED=false (it needs aws-xray-sdk packaged too)."""
+    if os.environ.get("POWERTOOLS_TRACE_DISABLED", "true").lower() != "false":
+        return handler
+    from aws_lambda_powertools import Tracer
+
+    return Tracer().capture_lambda_handler(handler)
+
+
+@_with_optional_tracing
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def handle(event: Mapping[str, Any], context: Any) -> Any:
     """The Lambda handler for every supported event source."""
