@@ -6,6 +6,7 @@ platform's answer; nothing here knows which cloud delivered the event.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -67,8 +68,17 @@ class Report:
         return sum(1 for o in self.outcomes if o.outcome == outcome)
 
 
-def plan_events(normalised: Normalised, router: Router) -> Plan:
-    """Route every event and give each planned run its deterministic id."""
+DEFAULT_MAX_CONF_BYTES = 64 * 1024
+
+
+def plan_events(
+    normalised: Normalised, router: Router, max_conf_bytes: int = DEFAULT_MAX_CONF_BYTES
+) -> Plan:
+    """Route every event and give each planned run its deterministic id.
+
+    A conf larger than `max_conf_bytes` as JSON is refused: Airflow stores conf in its metadata
+    database with every run, and large payloads belong in object storage, referenced by URI.
+    """
     runs: list[PlannedRun] = []
     ignored = list(normalised.skipped)
     notes: list[str] = []
@@ -83,7 +93,19 @@ def plan_events(normalised: Normalised, router: Router) -> Plan:
         if routing.ignored is not None:
             ignored.append(routing.ignored)
         run_id = build_dag_run_id(event)
-        runs.extend(PlannedRun(t.dag_id, run_id, t.conf, t.route, event) for t in routing.triggers)
+        for trigger in routing.triggers:
+            size = len(json.dumps(trigger.conf, separators=(",", ":")).encode())
+            if size > max_conf_bytes:
+                route_errors.append(
+                    RouteError(
+                        f"the conf for DAG {trigger.dag_id!r} from {event.provider} event "
+                        f"{event.event_id} is {size} bytes, over DAGTRIGGER_MAX_CONF_BYTES="
+                        f"{max_conf_bytes}: leave the payload out with a route that sets "
+                        '"replace_conf": true, or raise the limit.'
+                    )
+                )
+                continue
+            runs.append(PlannedRun(trigger.dag_id, run_id, trigger.conf, trigger.route, event))
     return Plan(tuple(runs), tuple(ignored), tuple(notes), tuple(route_errors))
 
 
@@ -94,16 +116,18 @@ class Dispatcher:
         self,
         router: Callable[[], Router],
         client: Callable[[], AirflowClient],
+        max_conf_bytes: int = DEFAULT_MAX_CONF_BYTES,
     ) -> None:
         self._router = router
         self._client = client
+        self._max_conf_bytes = max_conf_bytes
 
     def plan(self, payload: Any) -> Plan:
         """Raises EventError for a payload that cannot be used; never touches the network."""
         return self.plan_normalised(normalise(payload))
 
     def plan_normalised(self, normalised: Normalised) -> Plan:
-        return plan_events(normalised, self._router())
+        return plan_events(normalised, self._router(), self._max_conf_bytes)
 
     def send(self, plan: Plan, *, deadline: float | None = None) -> Report:
         """Create every planned run; one run's failure does not stop the others.

@@ -185,7 +185,7 @@ def build_dispatcher(settings: Settings) -> Dispatcher:
                 client = build_client(settings)
             return client
 
-    return Dispatcher(build_router(settings), get_client)
+    return Dispatcher(build_router(settings), get_client, settings.max_conf_bytes)
 
 
 _dispatcher: Dispatcher | None = None

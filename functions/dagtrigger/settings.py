@@ -47,7 +47,8 @@ class Settings:
     iap_client_id: str | None = None
     composer_api_endpoint: str = "https://composer.googleapis.com"
     mwaa_environment: str | None = None
-    mwaa_airflow_role: str = "Op"  # the Airflow role named in the IAM resource of InvokeRestApi
+    mwaa_airflow_role: str = "Op"
+    max_conf_bytes: int = 64 * 1024  # the Airflow role named in the IAM resource of InvokeRestApi
     secret_arn: str | None = None
 
     @classmethod
@@ -104,6 +105,9 @@ class Settings:
             iap_client_id=iap_client_id,
             mwaa_environment=mwaa_environment,
             mwaa_airflow_role=get("MWAA_AIRFLOW_ROLE") or "Op",
+            max_conf_bytes=_positive_int(
+                "DAGTRIGGER_MAX_CONF_BYTES", get("DAGTRIGGER_MAX_CONF_BYTES"), 64 * 1024
+            ),
             secret_arn=secret_arn,
             composer_api_endpoint=(
                 _check_url(get("COMPOSER_API_ENDPOINT"), "COMPOSER_API_ENDPOINT")
@@ -241,6 +245,16 @@ def _check_choice(name: str, value: str | None, choices: tuple[str, ...]) -> str
             f"{name}={value!r} is not one of {', '.join(choices)}: set one of those, or unset it."
         )
     return value
+
+
+def _positive_int(name: str, value: str | None, default: int) -> int:
+    if value is None:
+        return default
+    if not (value.isascii() and value.isdigit()) or int(value) == 0:
+        raise ConfigurationError(
+            f"{name}={value!r} is not a positive whole number: e.g. {name}={default}."
+        )
+    return int(value)
 
 
 def _positive_seconds(name: str, value: str | None, default: float) -> float:
