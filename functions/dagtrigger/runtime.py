@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from dagtrigger.airflow.client import AirflowClient
 from dagtrigger.airflow.retry import RetryPolicy, call_with_retries
+from dagtrigger.airflow.throttle import Throttle
 from dagtrigger.airflow.transport import HttpTransport, Transport
 from dagtrigger.auth import Auth, NoAuth
 from dagtrigger.dispatch import Dispatcher
@@ -57,7 +58,9 @@ def build_client(settings: Settings, session: HttpSession | None = None) -> Airf
             api_version = AirflowClient(probe, retry=retry).api_version
         mode = settings.password_auth_for(api_version)
     transport = HttpTransport(base_url, build_auth(mode, settings, session, base_url), session)
-    return AirflowClient(transport, api_version=api_version, retry=retry)
+    return AirflowClient(
+        transport, api_version=api_version, retry=retry, throttle=_throttle(settings, None)
+    )
 
 
 def _build_composer_client(
@@ -82,13 +85,16 @@ def _build_composer_client(
         environment.airflow_uri, auth, session, unreachable_hint=_COMPOSER_UNREACHABLE
     )
     api_version = settings.api_version or environment.api_version
-    return AirflowClient(transport, api_version=api_version, retry=retry)
+    return AirflowClient(
+        transport, api_version=api_version, retry=retry, throttle=_throttle(settings, None)
+    )
 
 
 def _build_mwaa_client(
     settings: Settings, session: HttpSession, retry: RetryPolicy
 ) -> AirflowClient:
     from dagtrigger.airflow.mwaa import (
+        DEFAULT_RATE_LIMIT,
         MwaaIamAuth,
         MwaaTransport,
         api_version_of,
@@ -120,7 +126,14 @@ def _build_mwaa_client(
         )
     else:
         transport = MwaaTransport(name, client, iam)
-    return AirflowClient(transport, api_version=api_version, retry=retry)
+    default_rate = None if settings.auth == "mwaa-web" else DEFAULT_RATE_LIMIT
+    return AirflowClient(
+        transport, api_version=api_version, retry=retry, throttle=_throttle(settings, default_rate)
+    )
+
+
+def _throttle(settings: Settings, default_rate: float | None) -> Throttle:
+    return Throttle(settings.rate_limit or default_rate, settings.concurrency)
 
 
 def _with_secret_credentials(settings: Settings) -> Settings:

@@ -48,7 +48,11 @@ class Settings:
     composer_api_endpoint: str = "https://composer.googleapis.com"
     mwaa_environment: str | None = None
     mwaa_airflow_role: str = "Op"
-    max_conf_bytes: int = 64 * 1024  # the Airflow role named in the IAM resource of InvokeRestApi
+    max_conf_bytes: int = 64 * 1024
+    rate_limit: float | None = (
+        None  # requests/s to Airflow from this process; None: the path's default
+    )
+    concurrency: int = 10  # the Airflow role named in the IAM resource of InvokeRestApi
     secret_arn: str | None = None
 
     @classmethod
@@ -105,6 +109,8 @@ class Settings:
             iap_client_id=iap_client_id,
             mwaa_environment=mwaa_environment,
             mwaa_airflow_role=get("MWAA_AIRFLOW_ROLE") or "Op",
+            rate_limit=_rate(get("DAGTRIGGER_RATE_LIMIT")),
+            concurrency=_positive_int("DAGTRIGGER_CONCURRENCY", get("DAGTRIGGER_CONCURRENCY"), 10),
             max_conf_bytes=_positive_int(
                 "DAGTRIGGER_MAX_CONF_BYTES", get("DAGTRIGGER_MAX_CONF_BYTES"), 64 * 1024
             ),
@@ -245,6 +251,21 @@ def _check_choice(name: str, value: str | None, choices: tuple[str, ...]) -> str
             f"{name}={value!r} is not one of {', '.join(choices)}: set one of those, or unset it."
         )
     return value
+
+
+def _rate(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = -1.0
+    if not 0 < rate <= 10_000:
+        raise ConfigurationError(
+            f"DAGTRIGGER_RATE_LIMIT={value!r} is not a rate between 0 and 10000 requests per "
+            "second: e.g. DAGTRIGGER_RATE_LIMIT=10."
+        )
+    return rate
 
 
 def _positive_int(name: str, value: str | None, default: int) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from dagtrigger.airflow.retry import RetryPolicy, call_with_retries
+from dagtrigger.airflow.throttle import Throttle
 from dagtrigger.airflow.transport import Transport
 from dagtrigger.errors import (
     ApiVersionError,
@@ -26,6 +27,7 @@ from dagtrigger.errors import (
 )
 from dagtrigger.http import Response
 
+DEFAULT_CONCURRENCY = 10
 _PREFIX = {"experimental": "/api/experimental", "v1": "/api/v1", "v2": "/api/v2"}
 _VERSION_PROBES = (
     ("v2", "/api/v2/version"),
@@ -75,9 +77,11 @@ class AirflowClient:
         *,
         api_version: str | None = None,
         retry: RetryPolicy | None = None,
+        throttle: Throttle | None = None,
     ) -> None:
         self.transport = transport
         self.retry = retry or RetryPolicy()
+        self.throttle = throttle or Throttle(rate=None, concurrency=DEFAULT_CONCURRENCY)
         self._api_version = api_version
         self._lock = threading.Lock()
 
@@ -115,7 +119,7 @@ class AirflowClient:
             nonlocal attempts, uncertain
             attempts += 1
             try:
-                response = self.transport.request("POST", path, json_body=body)
+                response = self._request("POST", path, json_body=body)
             except TransientTriggerError:
                 uncertain = True
                 raise
@@ -150,19 +154,34 @@ class AirflowClient:
         version = self.api_version
         dag = quote(dag_id, safe="")
         if version == "experimental":
-            response = self.transport.request("GET", f"{_PREFIX[version]}/dags/{dag}/dag_runs")
+            response = self._request("GET", f"{_PREFIX[version]}/dags/{dag}/dag_runs")
             if response.status == 200 and isinstance(runs := response.json(), list):
                 return next(
                     (r for r in runs if isinstance(r, dict) and r.get("run_id") == dag_run_id), None
                 )
         else:
             path = f"{_PREFIX[version]}/dags/{dag}/dagRuns/{quote(dag_run_id, safe='')}"
-            response = self.transport.request("GET", path)
+            response = self._request("GET", path)
             if response.status == 200 and isinstance(run := response.json(), dict):
                 return run
         if response.status == 404:
             return None
         raise self._classify(response, dag_id, "read run of")
+
+    def _request(self, method: str, path: str, *, json_body: Any = None) -> Response:
+        """One paced call; 429s slow this process down, successes speed it up again."""
+        with self.throttle.slot():
+            try:
+                response = self.transport.request(method, path, json_body=json_body)
+            except TransientTriggerError as exc:
+                if exc.status == 429:
+                    self.throttle.throttled(exc.retry_after)
+                raise
+        if response.status == 429:
+            self.throttle.throttled(response.retry_after())
+        elif response.status < 500:
+            self.throttle.succeeded()
+        return response
 
     def _find_conflicting_run(
         self, dag_id: str, dag_run_id: str, conflict: Response

@@ -32,6 +32,8 @@ _TRANSIENT_CODES = frozenset(
         "RequestTimeout",
     }
 )
+_THROTTLING_CODES = frozenset({"ThrottlingException", "TooManyRequestsException"})
+DEFAULT_RATE_LIMIT = 10.0  # requests/s: about what invoke_rest_api admits per environment
 MIN_BOTOCORE = "1.35.47"
 
 
@@ -108,7 +110,10 @@ class MwaaTransport:
             return _response(details.get("RestApiStatusCode", 500), details.get("RestApiResponse"))
         message = details.get("Error", {}).get("Message", str(exc))
         if code in _TRANSIENT_CODES:
-            raise TransientTriggerError(f"{self.description}: {code}: {message}") from exc
+            status = 429 if code in _THROTTLING_CODES else None
+            raise TransientTriggerError(
+                f"{self.description}: {code}: {message}", status=status
+            ) from exc
         if code == "AccessDeniedException":
             raise AuthorizationError(
                 f"{self.description} refused the call ({message}). {self.auth.hint(403)}"

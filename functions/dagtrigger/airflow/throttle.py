@@ -1,0 +1,73 @@
+"""Client-side pacing for one Airflow target: a request rate and a cap on requests in flight.
+
+The rate adapts to the server (additive increase, multiplicative decrease): each 429 halves it
+and honours Retry-After for everyone in this process, each success raises it again towards the
+configured limit. A target without a configured limit is not paced until it first says 429.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+MIN_RATE = 0.5  # requests/s: never slower than this, however often the server throttles
+_DECREASE = 0.5
+_UNPACED_ABOVE = 1000.0  # requests/s past which an unlimited target stops being paced again
+
+
+class Throttle:
+    def __init__(
+        self,
+        rate: float | None,
+        concurrency: int,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.limit = rate
+        self.rate = rate  # the current pace; None while unpaced
+        self.throttled_count = 0
+        self._in_flight = threading.BoundedSemaphore(concurrency)
+        self._lock = threading.Lock()
+        self._next_start = 0.0
+        self._clock = clock
+        self._sleep = sleep
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one of the in-flight places, starting no sooner than the pace allows."""
+        with self._in_flight:
+            self._wait_for_turn()
+            yield
+
+    def throttled(self, retry_after: float | None) -> None:
+        """The server answered 429: slow down, and let nobody start before Retry-After."""
+        with self._lock:
+            self.throttled_count += 1
+            current = self.rate if self.rate is not None else _UNPACED_ABOVE
+            self.rate = max(current * _DECREASE, MIN_RATE)
+            if retry_after is not None:
+                self._next_start = max(self._next_start, self._clock() + retry_after)
+
+    def succeeded(self) -> None:
+        """A request went through: creep back towards the configured limit."""
+        with self._lock:
+            if self.rate is None or self.rate == self.limit:
+                return
+            step = (self.limit or _UNPACED_ABOVE) * 0.02
+            raised = self.rate + max(step, 0.1)
+            if self.limit is None and raised >= _UNPACED_ABOVE:
+                self.rate = None
+            else:
+                self.rate = min(raised, self.limit) if self.limit is not None else raised
+
+    def _wait_for_turn(self) -> None:
+        with self._lock:
+            if self.rate is None and self._next_start == 0.0:
+                return
+            now = self._clock()
+            start = max(now, self._next_start)
+            self._next_start = start + (1.0 / self.rate if self.rate is not None else 0.0)
+        if start > now:
+            self._sleep(start - now)

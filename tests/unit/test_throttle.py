@@ -1,0 +1,80 @@
+"""Client-side pacing: a steady rate, a cap on requests in flight, slowing down on 429."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from dagtrigger.airflow.throttle import MIN_RATE, Throttle
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.starts: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _starts(throttle: Throttle, fake: FakeTime, count: int) -> list[float]:
+    starts = []
+    for _ in range(count):
+        with throttle.slot():
+            starts.append(round(fake.now, 6))
+    return starts
+
+
+def test_requests_start_no_faster_than_the_rate() -> None:
+    fake = FakeTime()
+    throttle = Throttle(10.0, 4, clock=fake.clock, sleep=fake.sleep)
+    assert _starts(throttle, fake, 4) == [100.0, 100.1, 100.2, 100.3]
+
+
+def test_an_unlimited_target_is_not_paced_until_it_throttles() -> None:
+    fake = FakeTime()
+    throttle = Throttle(None, 4, clock=fake.clock, sleep=fake.sleep)
+    assert _starts(throttle, fake, 3) == [100.0, 100.0, 100.0]
+    throttle.throttled(retry_after=2.0)
+    first, second = _starts(throttle, fake, 2)
+    assert first == 102.0, "nobody starts before Retry-After"
+    assert second > first, "and the target is paced from now on"
+
+
+def test_each_429_halves_the_rate_down_to_a_floor_and_successes_restore_it() -> None:
+    throttle = Throttle(10.0, 4)
+    throttle.throttled(None)
+    assert throttle.rate == 5.0
+    for _ in range(10):
+        throttle.throttled(None)
+    assert throttle.rate == MIN_RATE
+    for _ in range(1000):
+        throttle.succeeded()
+    assert throttle.rate == 10.0, "back to the configured limit, never above it"
+
+
+def test_no_more_requests_in_flight_than_the_cap() -> None:
+    throttle = Throttle(None, 3)
+    in_flight = 0
+    most = 0
+    lock = threading.Lock()
+
+    def call() -> None:
+        nonlocal in_flight, most
+        with throttle.slot():
+            with lock:
+                in_flight += 1
+                most = max(most, in_flight)
+            time.sleep(0.02)
+            with lock:
+                in_flight -= 1
+
+    threads = [threading.Thread(target=call) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most == 3
