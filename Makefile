@@ -9,14 +9,16 @@ CFN_LINT_VERSION := 1.58.0
 CHECKOV_VENV := $(DAGTRIGGER_CACHE)/checkov-$(CHECKOV_VERSION)
 CHECKOV_STAMP := $(CHECKOV_VENV)/.dagtrigger-installed-cfn-lint-$(CFN_LINT_VERSION)
 
-.PHONY: help demo test unit integration lint typecheck airflow infra-check package-aws clean
+.PHONY: help demo test unit integration chaos lint typecheck airflow infra-check package-aws bench clean
 
 help:
 	@echo "make demo   start a local Airflow 3, send sample GCS and S3 events through dagtrigger, show the runs"
 	@echo "            (KEEP=1 leaves Airflow running until Ctrl-C)"
 	@echo "make test   lint, type-check and run every test, against real Airflow 2 and 3"
 	@echo "make unit   the fast tests only (no Airflow)"
+	@echo "make chaos  faults, redeliveries and load at full size: nothing lost, nothing doubled"
 	@echo "make infra-check   parse infra/ and scan it with checkov, offline"
+	@echo "make bench  speed and memory against the vendor samples and a raw client; writes docs/benchmarks.md"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("dagtrigger needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -45,6 +47,10 @@ unit: $(STAMP)
 integration: airflow
 	$(VENV)/bin/pytest tests/integration -q
 
+# The fault and load tests at full size (make test runs them smaller), with their counts printed.
+chaos: airflow
+	DAGTRIGGER_CHAOS=full $(VENV)/bin/pytest tests/integration/test_chaos.py -q -s
+
 test: lint typecheck infra-check airflow
 	$(VENV)/bin/pytest -q
 
@@ -61,6 +67,16 @@ infra-check: $(CHECKOV_STAMP)
 # The Lambda deployment package: build/lambda/ and dist/dagtrigger-lambda.zip (see infra/aws).
 package-aws: $(STAMP)
 	$(PY) -m tools.package_aws
+
+# Speed and memory, each a ratio measured side by side in one run (about 8 minutes): docs/benchmarks.md.
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev,gcp,aws,bench]"
+	touch $@
+
+bench: $(BENCH_STAMP)
+	$(PY) -m tools.local_airflow install 3
+	$(PY) -m bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

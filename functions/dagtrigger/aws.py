@@ -5,6 +5,7 @@ boto3 is imported only here and by the modules that use this one.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from dagtrigger.errors import ConfigurationError
@@ -26,7 +27,25 @@ def mwaa_client(timeout: float) -> Any:
     config = Config(
         retries={"total_max_attempts": 1}, connect_timeout=min(timeout, 5.0), read_timeout=timeout
     )
+    withhold_response_bodies()
     return boto3.client("mwaa", config=config)
+
+
+class _WithholdResponseBodies(logging.Filter):
+    """Keeps botocore's DEBUG line for each response, without the body."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith("Response body"):
+            record.msg, record.args = "Response body: (withheld by dagtrigger)", ()
+        return True
+
+
+def withhold_response_bodies() -> None:
+    """botocore logs every response body at DEBUG (on Lambda, ApplicationLogLevel=DEBUG is enough):
+    GetSecretValue's holds the Airflow password, CreateWebLoginToken's a login token."""
+    parsers = logging.getLogger("botocore.parsers")
+    if not any(isinstance(f, _WithholdResponseBodies) for f in parsers.filters):
+        parsers.addFilter(_WithholdResponseBodies())
 
 
 def boto_error_code(exc: Exception) -> str:

@@ -1,4 +1,5 @@
-"""`dagtrigger`: plan, send and trigger DAG runs from a shell, a CI job or a batch script.
+"""`dagtrigger`: plan, send and trigger DAG runs from a shell, a CI job or a batch script;
+`doctor` checks a deployment step by step, `api` calls any Airflow REST endpoint as it would.
 
 Exit codes: 0 done; 1 Airflow refused a run (permanent); 2 unusable input or configuration;
 75 a transient failure outlasted the retries (try again later, like sysexits' EX_TEMPFAIL).
@@ -15,6 +16,7 @@ from typing import Any, NoReturn
 
 from dagtrigger.dispatch import Report
 from dagtrigger.errors import ConfigurationError, DagTriggerError, EventError, RouteError
+from dagtrigger.events.payload import load_json
 from dagtrigger.runtime import build_client, build_dispatcher
 from dagtrigger.settings import Settings
 
@@ -68,10 +70,53 @@ def _parser() -> argparse.ArgumentParser:
         "--wait-timeout", type=float, default=3600.0, help="give up waiting after this many seconds"
     )
     trigger.set_defaults(command=_trigger)
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check step by step that this configuration can trigger runs",
+        description=(
+            "Check the configuration, credentials, web server, API version, permissions and DAGs "
+            "the function depends on, with the function's own code; print a checklist with the "
+            "fix for each problem. Exit 0 when nothing failed (warnings allowed), 1 otherwise."
+        ),
+    )
+    doctor.add_argument(
+        "--event", help="an event JSON file (or -): also show and check the runs it would start"
+    )
+    doctor.add_argument(
+        "--write-check",
+        action="store_true",
+        help="probe the permission to trigger each DAG with a request Airflow refuses (no run)",
+    )
+    doctor.add_argument("--json", action="store_true", help="print one JSON document")
+    doctor.add_argument("--dag-id", help="overrides DAG_ID")
+    doctor.add_argument("--routes", help="overrides DAGTRIGGER_ROUTES")
+    doctor.set_defaults(command=_doctor)
+
+    api = commands.add_parser(
+        "api",
+        help="call any Airflow REST endpoint through the configured auth path",
+        description=(
+            "One authenticated call, e.g. `dagtrigger api GET /dags` or `dagtrigger api POST "
+            '/variables --data \'{"key": "k", "value": "v"}\'`. PATH is given without /api/v1 '
+            "or /api/v2 (a prefix given is replaced by the server's). Prints the answer; exit 0 "
+            "on 2xx, 1 otherwise."
+        ),
+    )
+    api.add_argument("method", type=str.upper, choices=("GET", "POST", "PATCH", "PUT", "DELETE"))
+    api.add_argument("path", help="e.g. /dags, /variables/my_key, /dags/ID/dagRuns/RUN_ID")
+    api.add_argument("--data", help="the JSON body, or @FILE to read it from a file")
+    api.set_defaults(command=_api)
     return parser
 
 
 def _settings(args: argparse.Namespace, extra: Mapping[str, str] | None = None) -> Settings:
+    return Settings.from_env(_environment(args, extra))
+
+
+def _environment(
+    args: argparse.Namespace, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
     import os
 
     env = dict(os.environ)
@@ -80,7 +125,7 @@ def _settings(args: argparse.Namespace, extra: Mapping[str, str] | None = None) 
     if getattr(args, "routes", None):
         env["DAGTRIGGER_ROUTES"] = args.routes
     env.update(extra or {})
-    return Settings.from_env(env)
+    return env
 
 
 def _read_event(source: str) -> Any:
@@ -91,7 +136,7 @@ def _read_event(source: str) -> Any:
     except UnicodeDecodeError as exc:
         raise EventError(f"{source} is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
     try:
-        return json.loads(text)
+        return load_json(text)  # strict: no NaN, and deep nesting is an error, not a traceback
     except ValueError as exc:
         raise EventError(f"{source} is not valid JSON: {exc}") from exc
 
@@ -158,6 +203,56 @@ def _trigger(args: argparse.Namespace) -> int:
         state = None if run is None else run.get("state")
     _print({"dag_id": args.dag_id, "dag_run_id": result.dag_run_id, "state": state})
     return 0 if state == "success" else EXIT_REFUSED
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from dagtrigger.doctor import exit_code, format_checklist, format_json, run_doctor
+    from dagtrigger.doctor.report import ASCII_SYMBOLS, SYMBOLS, can_encode
+
+    event = _read_event(args.event) if args.event else None
+    results = run_doctor(_environment(args), event=event, write_check=args.write_check)
+    if args.json:
+        print(format_json(results), flush=True)
+    else:
+        symbols = SYMBOLS if can_encode(sys.stdout.encoding) else ASCII_SYMBOLS
+        print(format_checklist(results, symbols), flush=True)
+    return exit_code(results)
+
+
+def _api(args: argparse.Namespace) -> int:
+    import os
+
+    from dagtrigger.doctor.rest import call_rest
+
+    body = None if args.data is None else _read_data(args.data)
+    # Settings want a DAG to trigger; this command triggers nothing, so any valid id will do.
+    named = os.environ.get("DAG_ID", "").strip() or os.environ.get("DAGTRIGGER_ROUTES", "").strip()
+    client = build_client(_settings(args, None if named else {"DAG_ID": "dagtrigger_api"}))
+    response = call_rest(client, args.method, args.path, body)
+    payload = response.json()
+    if payload is not None:
+        print(json.dumps(payload, indent=2), flush=True)
+    elif response.body:
+        print(response.body.decode("utf-8", "replace"), flush=True)
+    if 200 <= response.status < 300:
+        return 0
+    print(f"dagtrigger: HTTP {response.status} from {args.method} {args.path}", file=sys.stderr)
+    return EXIT_REFUSED
+
+
+def _read_data(data: str) -> Any:
+    text = data
+    if data.startswith("@"):
+        try:
+            text = open(data[1:], encoding="utf-8").read()  # noqa: SIM115
+        except OSError as exc:
+            raise ConfigurationError(f"--data {data}: {exc.strerror or exc}") from exc
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ConfigurationError(
+            f'--data is not valid JSON ({exc}): e.g. --data \'{{"key": "k", "value": "v"}}\''
+        ) from exc
 
 
 def _exit_code(report: Report) -> int:

@@ -15,6 +15,7 @@ from dagtrigger.airflow.client import AirflowClient
 from dagtrigger.airflow.retry import RetryPolicy
 from dagtrigger.errors import ConfigurationError, DagTriggerError, RouteError
 from dagtrigger.events import Event, Normalised, normalise
+from dagtrigger.events.payload import quote
 from dagtrigger.routing import Router
 from dagtrigger.run_id import build_dag_run_id
 
@@ -94,12 +95,28 @@ def plan_events(
             ignored.append(routing.ignored)
         run_id = build_dag_run_id(event)
         for trigger in routing.triggers:
-            size = len(json.dumps(trigger.conf, separators=(",", ":")).encode())
+            try:  # strict JSON Airflow can store, or a refusal now rather than a 500 retried forever
+                # One pass: NaN/Infinity raise, and encoding raises on lone surrogates.
+                size = len(
+                    json.dumps(
+                        trigger.conf, separators=(",", ":"), allow_nan=False, ensure_ascii=False
+                    ).encode()
+                )
+            except (ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
+                route_errors.append(
+                    RouteError(
+                        f"the conf for DAG {trigger.dag_id!r} from {event.provider} event "
+                        f"{quote(event.event_id)} cannot be sent as JSON ({exc}): NaN, Infinity, "
+                        "text that is not valid Unicode and values nested too deeply have no "
+                        "place in a DAG run's conf."
+                    )
+                )
+                continue
             if size > max_conf_bytes:
                 route_errors.append(
                     RouteError(
                         f"the conf for DAG {trigger.dag_id!r} from {event.provider} event "
-                        f"{event.event_id} is {size} bytes, over DAGTRIGGER_MAX_CONF_BYTES="
+                        f"{quote(event.event_id)} is {size} bytes, over DAGTRIGGER_MAX_CONF_BYTES="
                         f"{max_conf_bytes}: leave the payload out with a route that sets "
                         '"replace_conf": true, or raise the limit.'
                     )

@@ -69,7 +69,10 @@ class HttpSession:
 
     def __init__(self, timeout: float = 10.0, maxsize: int = 10) -> None:
         self.timeout = timeout
+        self._timeout = urllib3.Timeout(connect=min(timeout, 5.0), read=timeout)
         self._pool = urllib3.PoolManager(maxsize=maxsize, block=False, retries=False)
+        # One connection pool per origin, looked up without re-parsing on the warm path.
+        self._origins: dict[str, urllib3.HTTPConnectionPool] = {}
 
     @property
     def pool(self) -> urllib3.PoolManager:
@@ -94,15 +97,22 @@ class HttpSession:
             all_headers["Content-Type"] = "application/x-www-form-urlencoded"
         if headers:
             all_headers.update(headers)
+        scheme, _, rest = url.partition("://")
+        netloc, slash, path = rest.partition("/")
+        origin = f"{scheme}://{netloc}"
         try:
-            raw = self._pool.request(
+            pool = self._origins.get(origin)
+            if pool is None:
+                pool = self._origins.setdefault(origin, self._pool.connection_from_url(origin))
+            raw = pool.urlopen(
                 method,
-                url,
+                slash + path or "/",
                 body=body,
                 headers=all_headers,
-                timeout=urllib3.Timeout(connect=min(self.timeout, 5.0), read=self.timeout),
+                timeout=self._timeout,
                 redirect=False,
                 retries=False,
+                assert_same_host=False,
             )
         except Urllib3Error as exc:
             raise TransientTriggerError(

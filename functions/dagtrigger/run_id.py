@@ -12,6 +12,7 @@ MAX_RUN_ID_LENGTH = 250
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.~:+-]+$")  # Airflow's default allowed_run_id_pattern
 
 _DISALLOWED = re.compile(r"[^A-Za-z0-9_.~:+-]+")
+_DOTS = re.compile(r"\.{2,}")  # Airflow 3 refuses run ids holding ".." (path traversal)
 _DIGEST_LENGTH = 20  # 80 bits: collisions between distinct events are not a practical concern
 _SEPARATOR = "__"
 _MAX_KIND_LENGTH = 60
@@ -35,4 +36,4 @@ def build_dag_run_id(event: Event) -> str:
 
 
 def _sanitise(text: str) -> str:
-    return _DISALLOWED.sub("_", text).strip("_") or "_"
+    return _DOTS.sub(".", _DISALLOWED.sub("_", text)).strip("_") or "_"

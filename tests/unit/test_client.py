@@ -90,10 +90,18 @@ def test_airflow_3_is_detected_once_and_gets_the_v2_body(stub: StubAirflow) -> N
     assert bodies[1]["logical_date"] is None
 
 
-def test_an_auth_wall_on_v2_still_means_v2(stub: StubAirflow) -> None:
-    stub.always("GET", "/api/v2/version", Reply(401, {"detail": "Not authenticated"}))
+def test_a_front_refusing_the_version_probe_is_an_auth_error_not_a_version(
+    stub: StubAirflow,
+) -> None:
+    # The version endpoints are public on Airflow 2 and 3: a 401 comes from a front (IAP, ...).
+    stub.always("GET", "/api/v2/version", Reply(401, {"detail": "Invalid IAP credentials"}))
+    client = client_for(stub.url, api_version=None)
 
-    assert client_for(stub.url, api_version=None).api_version == "v2"
+    with pytest.raises(AuthenticationError) as caught:
+        _ = client.api_version
+    assert "Invalid IAP credentials" in str(caught.value)
+    stub.always("GET", "/api/v2/version", Reply(200, {"version": "3.0.0"}))
+    assert client.api_version == "v2", "a refusal is not cached"
 
 
 def test_airflow_2_is_detected_and_gets_the_v1_body(stub: StubAirflow) -> None:

@@ -28,10 +28,10 @@ def _starts(throttle: Throttle, fake: FakeTime, count: int) -> list[float]:
     return starts
 
 
-def test_requests_start_no_faster_than_the_rate() -> None:
+def test_a_burst_of_one_seconds_worth_goes_at_once_then_the_rate_holds() -> None:
     fake = FakeTime()
-    throttle = Throttle(10.0, 4, clock=fake.clock, sleep=fake.sleep)
-    assert _starts(throttle, fake, 4) == [100.0, 100.1, 100.2, 100.3]
+    throttle = Throttle(2.0, 4, clock=fake.clock, sleep=fake.sleep)
+    assert _starts(throttle, fake, 5) == [100.0, 100.0, 100.5, 101.0, 101.5]
 
 
 def test_an_unlimited_target_is_not_paced_until_it_throttles() -> None:
@@ -39,9 +39,15 @@ def test_an_unlimited_target_is_not_paced_until_it_throttles() -> None:
     throttle = Throttle(None, 4, clock=fake.clock, sleep=fake.sleep)
     assert _starts(throttle, fake, 3) == [100.0, 100.0, 100.0]
     throttle.throttled(retry_after=2.0)
-    first, second = _starts(throttle, fake, 2)
-    assert first == 102.0, "nobody starts before Retry-After"
-    assert second > first, "and the target is paced from now on"
+    assert _starts(throttle, fake, 1) == [102.0], "nobody starts before Retry-After"
+    assert throttle.rate is not None, "and the target is paced from now on"
+
+
+def test_a_429_empties_the_burst() -> None:
+    fake = FakeTime()
+    throttle = Throttle(4.0, 4, clock=fake.clock, sleep=fake.sleep)
+    throttle.throttled(retry_after=None)  # the rate halves to 2/s and the bucket is empty
+    assert _starts(throttle, fake, 2) == [100.5, 101.0]
 
 
 def test_each_429_halves_the_rate_down_to_a_floor_and_successes_restore_it() -> None:

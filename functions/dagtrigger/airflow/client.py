@@ -60,6 +60,15 @@ def detect_api_version(transport: Transport) -> str:
                 status=response.status,
                 retry_after=response.retry_after(),
             )
+        if response.status in (401, 403) and version != "experimental":
+            # /api/v1/version and /api/v2/version need no login: a front (IAP, Composer, a
+            # proxy) refused us, and that says nothing about which API lies behind it.
+            error = AuthenticationError if response.status == 401 else AuthorizationError
+            raise error(
+                f"{transport.description} refused {transport.auth.description} "
+                f"({response.status}: {response.detail()}). {transport.auth.hint(response.status)}",
+                status=response.status,
+            )
         if response.status != 404:
             return version
     raise ApiVersionError(

@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 from dagtrigger.auth import Auth
 from dagtrigger.aws import boto_error_code
@@ -83,7 +84,7 @@ class MwaaTransport:
         self._client = client
 
     def request(self, method: str, path: str, *, json_body: Any = None) -> Response:
-        api_path = _API_PREFIX.sub("", path, count=1)
+        api_path, _, query = _API_PREFIX.sub("", path, count=1).partition("?")
         if len(api_path) > MAX_PATH_LENGTH:
             raise PathTooLongError(
                 f"MWAA's invoke_rest_api takes paths of at most {MAX_PATH_LENGTH} characters and "
@@ -91,6 +92,8 @@ class MwaaTransport:
                 "/dags/<dag id>/dagRuns to fit (49 characters), or set AIRFLOW_AUTH=mwaa-web."
             )
         arguments: dict[str, Any] = {"Name": self.environment, "Path": api_path, "Method": method}
+        if query:
+            arguments["QueryParameters"] = dict(parse_qsl(query, keep_blank_values=True))
         if json_body is not None:
             arguments["Body"] = json_body
         from botocore.exceptions import BotoCoreError, ClientError

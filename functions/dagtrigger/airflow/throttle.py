@@ -1,8 +1,10 @@
 """Client-side pacing for one Airflow target: a request rate and a cap on requests in flight.
 
-The rate adapts to the server (additive increase, multiplicative decrease): each 429 halves it
-and honours Retry-After for everyone in this process, each success raises it again towards the
-configured limit. A target without a configured limit is not paced until it first says 429.
+The rate is a token bucket holding one second's worth of requests, full at the start, so a
+batch of events goes out at once and only sustained traffic is paced. It adapts to the server
+(additive increase, multiplicative decrease): each 429 halves the rate and honours Retry-After
+for everyone in this process, each success raises it again towards the configured limit. A
+target without a configured limit is not paced until it first says 429.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ class Throttle:
         self.throttled_count = 0
         self._in_flight = threading.BoundedSemaphore(concurrency)
         self._lock = threading.Lock()
-        self._next_start = 0.0
         self._clock = clock
+        self._tokens = max(1.0, rate or 1.0)  # a full bucket: one second's burst
+        self._refilled = clock()
+        self._not_before = 0.0  # Retry-After: nobody starts before this
         self._sleep = sleep
 
     @contextmanager
@@ -47,8 +51,9 @@ class Throttle:
             self.throttled_count += 1
             current = self.rate if self.rate is not None else _UNPACED_ABOVE
             self.rate = max(current * _DECREASE, MIN_RATE)
+            self._tokens = min(self._tokens, 0.0)  # the server is full: no burst until refilled
             if retry_after is not None:
-                self._next_start = max(self._next_start, self._clock() + retry_after)
+                self._not_before = max(self._not_before, self._clock() + retry_after)
 
     def succeeded(self) -> None:
         """A request went through: creep back towards the configured limit."""
@@ -64,10 +69,17 @@ class Throttle:
 
     def _wait_for_turn(self) -> None:
         with self._lock:
-            if self.rate is None and self._next_start == 0.0:
-                return
             now = self._clock()
-            start = max(now, self._next_start)
-            self._next_start = start + (1.0 / self.rate if self.rate is not None else 0.0)
+            if self.rate is None and self._not_before <= now:
+                return
+            rate = self.rate if self.rate is not None else _UNPACED_ABOVE
+            capacity = max(1.0, rate)
+            self._tokens = min(capacity, self._tokens + (now - self._refilled) * rate)
+            self._refilled = now
+            start = max(now, self._not_before)
+            if self._tokens < 1.0:
+                start = max(start, now + (1.0 - self._tokens) / rate)
+            # Take the token now (the balance may go negative): later callers queue behind.
+            self._tokens -= 1.0
         if start > now:
             self._sleep(start - now)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from dagtrigger.aws import withhold_response_bodies
 from dagtrigger.errors import ConfigurationError
 
 MAX_AGE_SECONDS = 300
@@ -25,6 +26,7 @@ def read_airflow_secret(arn: str) -> Mapping[str, str]:
         raise ConfigurationError(
             "AIRFLOW_SECRET_ARN needs aws-lambda-powertools: pip install 'dagtrigger[aws]'"
         ) from exc
+    withhold_response_bodies()  # the secret's value is a response body
     try:
         value: Any = parameters.get_secret(arn, transform="json", max_age=MAX_AGE_SECONDS)
     except TransformParameterError as exc:

@@ -7,6 +7,7 @@ function that does not talk to Google never loads it.
 from __future__ import annotations
 
 import calendar
+import logging
 from typing import Any
 
 from dagtrigger.auth import Token
@@ -24,7 +25,22 @@ def google_request(session: HttpSession) -> Any:
     """google-auth's urllib3 transport over the session's pool: token calls reuse connections."""
     from google.auth.transport.urllib3 import Request
 
+    transport = logging.getLogger("google.auth.transport.urllib3")
+    if not any(isinstance(f, _WithholdRequestBodies) for f in transport.filters):
+        transport.addFilter(_WithholdRequestBodies())
     return Request(session.pool)
+
+
+class _WithholdRequestBodies(logging.Filter):
+    """google-auth logs each request body at DEBUG (GOOGLE_SDK_PYTHON_LOGGING_SCOPE turns it on)
+    and hashes tokens in it, but not the `assertion` a service-account key signed: that JWT buys
+    access tokens for an hour. The line stays, the body does not."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request = getattr(record, "httpRequest", None)
+        if isinstance(request, dict) and request.get("body") is not None:
+            record.httpRequest = {**request, "body": "(withheld by dagtrigger)"}
+        return True
 
 
 def refresh_credentials(credentials: Any, request: Any, what: str) -> Token:

@@ -16,6 +16,7 @@ Records of an SQS batch are triggered concurrently, so a batch of ten costs abou
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 from collections.abc import Mapping
@@ -37,7 +38,20 @@ from dagtrigger.events import normalise_sqs_record
 from dagtrigger.platforms.report import LogLine, describe_report
 from dagtrigger.runtime import get_dispatcher
 
-logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "dagtrigger"))
+
+def _log_json(entry: Any) -> str:
+    """Powertools' compact JSON; a lone surrogate from a payload is escaped, not the line lost."""
+    text = json.dumps(entry, default=str, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # stdout cannot write it: logging would drop the whole line
+        return json.dumps(entry, default=str, separators=(",", ":"))
+    return text
+
+
+logger = Logger(
+    service=os.environ.get("POWERTOOLS_SERVICE_NAME", "dagtrigger"), json_serializer=_log_json
+)
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "dagtrigger"))
 
 _SAFETY_MARGIN_S = 3.0  # leave Lambda time to report the outcome before it times out
@@ -60,7 +74,7 @@ def _with_optional_tracing(handler: Any) -> Any:
 
 @_with_optional_tracing
 @metrics.log_metrics(raise_on_empty_metrics=False)
-def handle(event: Mapping[str, Any], context: Any) -> Any:
+def handle(event: Any, context: Any) -> Any:
     """The Lambda handler for every supported event source."""
     if _is_sqs_batch(event):
         processor = AsyncBatchProcessor(event_type=EventType.SQS)
@@ -73,8 +87,11 @@ def handle(event: Mapping[str, Any], context: Any) -> Any:
     return _handle_direct(event, context)
 
 
-def _handle_direct(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-    event_id = str(event.get("id") or _first_record_id(event) or "")
+def _handle_direct(event: Any, context: Any) -> dict[str, Any]:
+    # Lambda may be invoked with any JSON value: a list or a string is an unusable event too.
+    event_id = ""
+    if isinstance(event, Mapping):
+        event_id = str(event.get("id") or _first_record_id(event) or "")
     logger.set_correlation_id(event_id)
     dispatcher = get_dispatcher()
     try:
@@ -102,7 +119,9 @@ def _handle_direct(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
 
 
 def _handle_sqs_record(record: SQSRecord, context: Any) -> None:
-    logger.set_correlation_id(record.message_id)
+    # Not record.message_id: a record without one must be acknowledged as unusable, not crash.
+    message_id = str(record.raw_event.get("messageId") or "")
+    logger.set_correlation_id(message_id)
     dispatcher = (
         get_dispatcher()
     )  # a configuration error fails the record: it comes back once fixed
@@ -110,16 +129,15 @@ def _handle_sqs_record(record: SQSRecord, context: Any) -> None:
         plan = dispatcher.plan_normalised(normalise_sqs_record(record.raw_event))
     except EventError as exc:
         metrics.add_metric(name="Failed", unit=MetricUnit.Count, value=1)
-        logger.error(
-            f"unusable SQS message {record.message_id}, acknowledged: {exc}", outcome="rejected"
-        )
+        shown = message_id or "(no messageId)"
+        logger.error(f"unusable SQS message {shown}, acknowledged: {exc}", outcome="rejected")
         return
     report = dispatcher.send(plan, deadline=_deadline(context))
-    _log_and_count(report, record.message_id)
+    _log_and_count(report, message_id)
     if report.transient_errors:
         first = report.transient_errors[0]
         raise TransientTriggerError(
-            f"SQS message {record.message_id} will be redelivered: {first}"
+            f"SQS message {message_id} will be redelivered: {first}"
         ) from first
 
 
@@ -161,8 +179,8 @@ def _deadline(context: Any) -> float | None:
     return max(seconds, 0.5)
 
 
-def _is_sqs_batch(event: Mapping[str, Any]) -> bool:
-    records = event.get("Records")
+def _is_sqs_batch(event: Any) -> bool:
+    records = event.get("Records") if isinstance(event, Mapping) else None
     return (
         isinstance(records, list)
         and bool(records)

@@ -1,0 +1,139 @@
+"""Configuration and routing: what the function will do, decided from the environment alone."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from dagtrigger.dispatch import plan_events
+from dagtrigger.doctor.context import Context
+from dagtrigger.doctor.model import Outcome, fail, ok, split_fix, warn
+from dagtrigger.errors import ConfigurationError, EventError
+from dagtrigger.events import normalise
+from dagtrigger.routes_source import describe_source
+from dagtrigger.runtime import build_router
+from dagtrigger.settings import Settings
+
+AUTH_LABELS = {
+    "none": "no authentication",
+    "basic": "HTTP basic auth",
+    "jwt": "a JWT from /auth/token",
+    "bearer": "a bearer token",
+    "google": "a Google access token",
+    "iap": "a Google ID token for IAP",
+    "mwaa": "MWAA invoke_rest_api, as the function's IAM identity",
+    "mwaa-web": "MWAA web login, as the function's IAM identity",
+}
+
+
+def check_configuration(ctx: Context) -> Outcome:
+    """Settings.from_env, exactly as the function reads them; then which auth path and why."""
+    try:
+        settings = Settings.from_env(ctx.env)
+    except ConfigurationError as exc:
+        problem, fix = split_fix(str(exc))
+        return fail(problem, fix)
+    ctx.settings = settings
+    return ok(
+        f"{describe_target(settings)}; auth: {explain_auth(settings, ctx.env)}; "
+        f"API version: {explain_api_version(settings)}"
+    )
+
+
+def describe_target(settings: Settings) -> str:
+    if settings.composer_environment is not None:
+        return f"Cloud Composer environment {settings.composer_environment}"
+    if settings.mwaa_environment is not None:
+        return f"Amazon MWAA environment {settings.mwaa_environment}"
+    return f"Airflow at {settings.airflow_url}"
+
+
+def explain_auth(settings: Settings, env: Mapping[str, str]) -> str:
+    """The auth path Settings chose, and the variable that made it choose so."""
+    mode = settings.auth
+    if (env.get("AIRFLOW_AUTH") or "").strip():
+        return f"{AUTH_LABELS[mode or 'none']} (AIRFLOW_AUTH={mode})"
+    if mode == "bearer":
+        return f"{AUTH_LABELS[mode]} (AIRFLOW_TOKEN is set)"
+    if mode == "mwaa":
+        return f"{AUTH_LABELS[mode]} (MWAA_ENVIRONMENT is set; AIRFLOW_AUTH=mwaa-web for web login)"
+    if mode == "iap":
+        why = "IAP_CLIENT_ID is set" if settings.iap_client_id else "the host is *.appspot.com"
+        return f"{AUTH_LABELS[mode]} ({why})"
+    if mode == "google":
+        return f"{AUTH_LABELS[mode]} (the host is *.composer.googleusercontent.com)"
+    if mode == "none":
+        return "no authentication (no AIRFLOW_USERNAME/AIRFLOW_PASSWORD, AIRFLOW_TOKEN or cloud target)"
+    if settings.composer_environment is not None:
+        return (
+            "by Composer version (COMPOSER_ENVIRONMENT is set): an IAP ID token on Composer 1, "
+            "a Google access token on 2 and 3"
+        )
+    if settings.secret_arn is not None:
+        return (
+            "by the secret's content (AIRFLOW_SECRET_ARN is set): a token is sent as a bearer "
+            "token; a username and password as basic auth on /api/v1, a JWT on /api/v2"
+        )
+    return (
+        f"Airflow user {settings.username!r} (AIRFLOW_USERNAME/AIRFLOW_PASSWORD): "
+        "basic auth on /api/v1, a JWT from /auth/token on /api/v2"
+    )
+
+
+def explain_api_version(settings: Settings) -> str:
+    if settings.api_version is not None:
+        return f"/api/{settings.api_version} (AIRFLOW_API_VERSION)"
+    if settings.composer_environment is not None:
+        return "from the environment's Airflow version"
+    if settings.mwaa_environment is not None:
+        return "from the environment's AirflowVersion"
+    return "detected (AIRFLOW_API_VERSION unset)"
+
+
+def check_routing(ctx: Context) -> Outcome:
+    """Which DAGs the routes name; with --event, which rules match it and the runs it starts."""
+    settings = ctx.need_settings
+    router = build_router(settings)()
+    configured = tuple(dict.fromkeys(route.dag_id for route in router.routes))
+    ctx.dag_ids = configured
+    source = "DAG_ID" if settings.routes is None else describe_source(settings.routes)
+    if ctx.event is None:
+        if settings.routes is None:
+            return ok(
+                f"every event starts DAG {configured[0]} (DAG_ID); add --event EVENT.json "
+                "to see the runs an event would start"
+            )
+        return ok(
+            f"{len(router.routes)} rules from {source} start DAGs {', '.join(configured)}; "
+            "add --event EVENT.json to see the runs an event would start"
+        )
+    try:
+        normalised = normalise(ctx.event)
+    except EventError as exc:
+        return fail(
+            f"the function would reject this event: {exc}",
+            "send an event in a shape dagtrigger reads (README: The conf a DAG receives)",
+        )
+    plan = plan_events(normalised, router, settings.max_conf_bytes)
+    ctx.plan = plan
+    if plan.runs:
+        ctx.dag_ids = tuple(dict.fromkeys(run.dag_id for run in plan.runs))
+    if plan.route_errors:
+        problem, fix = split_fix(str(plan.route_errors[0]))
+        return fail(problem, fix)
+    if not plan.runs:
+        reasons = "; ".join(plan.ignored) or "nothing to do"
+        return warn(
+            f"this event would start no run: {reasons}",
+            f"if it should, add a rule that matches it to {source}",
+        )
+    runs = f"{len(plan.runs)} run{'s' if len(plan.runs) != 1 else ''}"
+    if settings.routes is None:
+        return ok(f"{runs} of DAG {configured[0]} (DAG_ID: every event starts it)")
+    routes = ", ".join(dict.fromkeys(f"{run.route!r} → {run.dag_id}" for run in plan.runs))
+    notes = f" ({'; '.join(plan.notes)})" if plan.notes else ""
+    return ok(f"{runs} from {source}: {routes}{notes}")
+
+
+def describe_run(conf: Mapping[str, object], run_id: str) -> str:
+    return f"run id {run_id}, conf {json.dumps(conf, sort_keys=True)}"

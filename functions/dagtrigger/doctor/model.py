@@ -1,0 +1,83 @@
+"""What one check finds: a status, one line, and for a problem the fix."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    OK = "ok"
+    WARN = "warn"  # works, but not as the user probably expects (a paused DAG queues runs)
+    FAIL = "fail"  # the function cannot trigger runs until this is fixed
+    SKIP = "skip"  # not checked: a check it needs failed, or it was not asked for
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a check function returns; the runner adds its name."""
+
+    status: Status
+    message: str
+    fix: str | None = None
+
+
+def ok(message: str) -> Outcome:
+    return Outcome(Status.OK, message)
+
+
+def warn(message: str, fix: str | None = None) -> Outcome:
+    return Outcome(Status.WARN, message, fix)
+
+
+def fail(message: str, fix: str) -> Outcome:
+    return Outcome(Status.FAIL, message, fix)
+
+
+def skip(message: str) -> Outcome:
+    return Outcome(Status.SKIP, message)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str  # stable, for machines: "reachable", "dag.exists", ...
+    subject: str | None  # what it is about, when there are several (a DAG id)
+    status: Status
+    message: str
+    fix: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.name if self.subject is None else f"{self.name}:{self.subject}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "subject": self.subject,
+            "status": str(self.status),
+            "message": self.message,
+            "fix": self.fix,
+        }
+
+
+# dagtrigger's messages read "what is wrong: what to do". The fix starts with one of these.
+_FIX_START = re.compile(
+    r":\s+(?=(?:set|unset|grant|allow|give|check|use|run|store|package|pip|pre-register|"
+    r"install|issue|point|make|add|fix)\b)",
+    re.IGNORECASE,
+)
+
+
+def split_fix(text: str) -> tuple[str, str]:
+    """Split one of dagtrigger's error messages into what is wrong and what to do about it.
+
+    "AIRFLOW_AUTH=jwt needs AIRFLOW_USERNAME and AIRFLOW_PASSWORD: set both." becomes
+    ("AIRFLOW_AUTH=jwt needs AIRFLOW_USERNAME and AIRFLOW_PASSWORD", "set both.")
+    A message without such a part is its own fix: it names what to change.
+    """
+    match = _FIX_START.search(text)
+    if match is None:
+        return text, text
+    return text[: match.start()], text[match.end() :]

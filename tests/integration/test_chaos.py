@@ -1,0 +1,373 @@
+"""Nothing lost, nothing doubled: real entry points, a platform that redelivers, a network that fails.
+
+`make chaos` runs the full sizes (300 events per platform, 8 x 50 concurrent senders, a burst of
+300 against a throttling MWAA) and prints the counts; `make test` runs the same tests smaller.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dagtrigger import runtime
+from dagtrigger.events import normalise, normalise_sqs_record
+from dagtrigger.run_id import build_dag_run_id
+from dagtrigger.runtime import build_dispatcher
+from dagtrigger.settings import Settings
+from tests.integration.functions_server import FunctionsServer
+from tests.integration.helpers import airflow_env
+from tests.integration.platform_sim import PlatformSimulator, Stats
+from tests.standins.chaos import ChaosProxy
+from tests.standins.mwaa import MwaaEnvironment, MwaaStandin
+from tools.local_airflow import REPO, LocalAirflow
+
+pytestmark = pytest.mark.airflow
+
+FULL = os.environ.get("DAGTRIGGER_CHAOS") == "full"
+EVENTS_PER_PLATFORM = 300 if FULL else 40
+SENDERS, EVENTS_PER_SENDER = (8, 50) if FULL else (8, 8)
+BURST = 300 if FULL else 40
+FAULT_RATES = {
+    "500": 0.05,
+    "503": 0.04,
+    "429": 0.04,
+    "reset_before": 0.03,
+    "reset_after": 0.04,
+    "slow_after": 0.04,
+}
+DAG = "dagtrigger_example"
+# The client gives up on an answer after CLIENT_TIMEOUT; a `slow_after` fault answers later.
+CLIENT_TIMEOUT = 5.0
+SLOW_SECONDS = 6.0
+
+
+class OutcomeCounter(logging.Handler):
+    """Counts what dagtrigger logged: run outcomes and its own retries."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.outcomes: dict[str, int] = {}
+        self.retries = 0
+        self._lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self._lock:
+            outcome = getattr(record, "outcome", None)
+            if outcome:
+                self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+            if getattr(record, "retry", None):
+                self.retries += 1
+
+
+@pytest.fixture
+def counter() -> Iterator[OutcomeCounter]:
+    handler = OutcomeCounter()
+    logger = logging.getLogger("dagtrigger")
+    logger.addHandler(handler)
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(previous)
+
+
+@pytest.fixture
+def proxy(airflow: LocalAirflow) -> Iterator[ChaosProxy]:
+    with ChaosProxy(airflow.url, FAULT_RATES, slow_seconds=SLOW_SECONDS) as chaos:
+        yield chaos
+
+
+def _function_env(airflow: LocalAirflow, proxy: ChaosProxy) -> dict[str, str]:
+    env = airflow_env(airflow, AIRFLOW_URL=proxy.url, DAG_ID=DAG)
+    env.update(
+        AIRFLOW_API_VERSION="v2" if airflow.major == "3" else "v1",
+        AIRFLOW_TIMEOUT=str(CLIENT_TIMEOUT),
+        DAGTRIGGER_DEADLINE="30",
+    )
+    return env
+
+
+def _runs_by_id(airflow: LocalAirflow, dag_id: str) -> dict[str, Any]:
+    runs: dict[str, Any] = {}
+    offset = 0
+    while True:
+        status, body = airflow.call("GET", f"/dags/{dag_id}/dagRuns?limit=100&offset={offset}")
+        assert status == 200, body
+        for run in body["dag_runs"]:
+            runs[run["dag_run_id"]] = run
+        offset += len(body["dag_runs"])
+        if not body["dag_runs"] or offset >= body["total_entries"]:
+            return runs
+
+
+def _report(
+    name: str,
+    airflow: LocalAirflow,
+    events: int,
+    found: int,
+    stats: Stats,
+    proxy: ChaosProxy,
+    counter_outcomes: dict[str, int],
+    retries: int,
+) -> None:
+    lost = events - found
+    print(
+        f"\n[chaos] {name} on Airflow {airflow.version}: {events} events, {found} runs, lost {lost}; "
+        f"faults injected {sum(proxy.injected.values())} {dict(proxy.injected)}; "
+        f"client retries {retries}; platform redeliveries {stats.redeliveries}, "
+        f"duplicate deliveries {stats.duplicates_sent}, dead-lettered {len(stats.dead_lettered)}; "
+        f"outcomes {counter_outcomes}"
+    )
+
+
+def _count_runs(
+    airflow: LocalAirflow, before: int, expected: dict[str, Callable[[dict[str, Any]], bool]]
+) -> tuple[int, int, list[str]]:
+    """(expected runs found, runs added in all, expected runs whose conf is wrong)."""
+    runs = _runs_by_id(airflow, DAG)
+    found = [run_id for run_id in expected if run_id in runs]
+    wrong_conf = [run_id for run_id in found if not expected[run_id](runs[run_id]["conf"])]
+    return len(found), len(runs) - before, wrong_conf
+
+
+def _assert_exactly_once(events: int, counted: tuple[int, int, list[str]], stats: Stats) -> None:
+    found, added, wrong_conf = counted
+    assert not wrong_conf, f"runs with the wrong conf: {wrong_conf[:5]}"
+    assert not stats.dead_lettered, f"dead-lettered: {stats.dead_lettered[:5]}"
+    assert found == events, f"{events - found} events lost"
+    assert added == events, "a run was started twice (or a stray one appeared)"
+
+
+def _gcs_events(count: int) -> list[tuple[str, dict[str, Any]]]:
+    tag = uuid.uuid4().hex[:8]
+    events = []
+    for number in range(count):
+        name = f"chaos/{tag}/part-{number:04d}.csv"
+        events.append(
+            (
+                name,
+                {
+                    "specversion": "1.0",
+                    "type": "google.cloud.storage.object.v1.finalized",
+                    "source": "//storage.googleapis.com/projects/_/buckets/chaos",
+                    "subject": f"objects/{name}",
+                    "id": f"{tag}-{number}",
+                    "time": "2024-06-01T00:00:00Z",
+                    "datacontenttype": "application/json",
+                    "data": {
+                        "bucket": "chaos",
+                        "name": name,
+                        "generation": str(number + 1),
+                        "size": str(number),
+                    },
+                },
+            )
+        )
+    return events
+
+
+def test_eventarc_redelivery_through_functions_framework_starts_each_run_once(
+    airflow: LocalAirflow, proxy: ChaosProxy, tmp_path: Path
+) -> None:
+    events = _gcs_events(EVENTS_PER_PLATFORM)
+    expected = {
+        build_dag_run_id(normalise(event).events[0]): (lambda conf, name=name: conf["name"] == name)
+        for name, event in events
+    }
+    before = len(_runs_by_id(airflow, DAG))
+    with FunctionsServer(
+        "handle_cloud_event", _function_env(airflow, proxy), tmp_path / "f.log"
+    ) as function:
+
+        def deliver(batch: Sequence[tuple[str, Any]]) -> set[str]:
+            ((key, event),) = batch
+            return set() if 200 <= function.post_structured(event) < 300 else {key}
+
+        stats = PlatformSimulator(deliver, max_attempts=50, workers=4).run(events, timeout=600)
+        logs = function.log_entries()
+    outcomes: dict[str, int] = {}
+    for entry in logs:
+        if "outcome" in entry:
+            outcomes[entry["outcome"]] = outcomes.get(entry["outcome"], 0) + 1
+    retries = sum(1 for entry in logs if "retry" in entry)
+    counted = _count_runs(airflow, before, expected)
+    _report("Eventarc", airflow, len(events), counted[0], stats, proxy, outcomes, retries)
+    _assert_exactly_once(len(events), counted, stats)
+    assert sum(proxy.injected.values()) > 0
+
+
+@pytest.fixture
+def lambda_env(
+    airflow: LocalAirflow, proxy: ChaosProxy, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    for name, value in _function_env(airflow, proxy).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("DAGTRIGGER_ROUTES", raising=False)
+    runtime.reset()
+    yield
+    runtime.reset()
+
+
+def _lambda_handler() -> Callable[[Any, Any], Any]:
+    import sys
+
+    sys.path.insert(0, str(REPO / "functions"))
+    try:
+        import lambda_function
+    finally:
+        sys.path.remove(str(REPO / "functions"))
+    return lambda_function.handler  # type: ignore[no-any-return]
+
+
+def test_lambda_async_retries_start_each_run_once(
+    airflow: LocalAirflow, proxy: ChaosProxy, lambda_env: None, counter: OutcomeCounter
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    events = [
+        (
+            f"{tag}-{n}",
+            {"version": "0", "id": f"{tag}-{n}", "detail-type": "Batch Finished", "source": "acme.batch",
+             "account": "123456789012", "time": "2024-06-01T00:00:00Z", "region": "eu-west-1",
+             "resources": [], "detail": {"batch": n}},
+        )
+        for n in range(EVENTS_PER_PLATFORM)
+    ]  # fmt: skip
+    expected = {
+        build_dag_run_id(normalise(event).events[0]): (
+            lambda conf, n=n: conf["detail"] == {"batch": n}
+        )
+        for n, (_, event) in enumerate(events)
+    }
+    handler = _lambda_handler()
+    before = len(_runs_by_id(airflow, DAG))
+
+    def deliver(batch: Sequence[tuple[str, Any]]) -> set[str]:
+        ((key, event),) = batch
+        try:
+            handler(event, None)
+        except Exception:
+            return {key}
+        return set()
+
+    # Lambda retries an asynchronous event twice, then hands it to the on-failure destination.
+    stats = PlatformSimulator(deliver, max_attempts=3, workers=2).run(events, timeout=600)
+    counted = _count_runs(airflow, before, expected)
+    _report(
+        "Lambda async",
+        airflow,
+        len(events),
+        counted[0],
+        stats,
+        proxy,
+        counter.outcomes,
+        counter.retries,
+    )
+    _assert_exactly_once(len(events), counted, stats)
+
+
+def test_sqs_partial_batches_start_each_run_once(
+    airflow: LocalAirflow, proxy: ChaosProxy, lambda_env: None, counter: OutcomeCounter
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    records = [
+        (
+            f"{tag}-{n}",
+            {"messageId": f"{tag}-{n}", "receiptHandle": f"h-{n}", "body": json.dumps({"part": n}),
+             "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1717222502437"},
+             "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+             "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:chaos", "awsRegion": "eu-west-1"},
+        )
+        for n in range(EVENTS_PER_PLATFORM)
+    ]  # fmt: skip
+    expected = {
+        build_dag_run_id(normalise_sqs_record(record).events[0]): (
+            lambda conf, n=n: conf["data"] == {"part": n}
+        )
+        for n, (_, record) in enumerate(records)
+    }
+    handler = _lambda_handler()
+    before = len(_runs_by_id(airflow, DAG))
+
+    def deliver(batch: Sequence[tuple[str, Any]]) -> set[str]:
+        try:
+            answer = handler({"Records": [record for _, record in batch]}, None)
+        except Exception:  # powertools raises when every record of the batch failed
+            return {key for key, _ in batch}
+        return {failure["itemIdentifier"] for failure in answer["batchItemFailures"]}
+
+    stats = PlatformSimulator(deliver, max_attempts=5, batch_size=10, workers=1).run(
+        records, timeout=600
+    )
+    counted = _count_runs(airflow, before, expected)
+    _report(
+        "SQS", airflow, len(records), counted[0], stats, proxy, counter.outcomes, counter.retries
+    )
+    _assert_exactly_once(len(records), counted, stats)
+
+
+def test_concurrent_senders_on_sqlite_airflow_lose_and_double_nothing(
+    airflow: LocalAirflow, counter: OutcomeCounter
+) -> None:
+    # Airflow on SQLite answers 500 "database is locked" under parallel writes: retried.
+    settings = Settings.from_env(airflow_env(airflow, DAG_ID=DAG, DAGTRIGGER_DEADLINE="60"))
+    dispatcher = build_dispatcher(settings)
+    events = _gcs_events(SENDERS * EVENTS_PER_SENDER)
+    before = len(_runs_by_id(airflow, DAG))
+
+    def send(chunk: list[tuple[str, dict[str, Any]]]) -> list[str]:
+        return [o.outcome for _, event in chunk for o in dispatcher.handle(event).outcomes]
+
+    chunks = [events[i::SENDERS] for i in range(SENDERS)]
+    with ThreadPoolExecutor(SENDERS) as pool:
+        outcomes = [o for result in pool.map(send, chunks) for o in result]
+    runs = _runs_by_id(airflow, DAG)
+    print(f"\n[chaos] {SENDERS} senders x {EVENTS_PER_SENDER} on Airflow {airflow.version}: "
+          f"{len(runs) - before} runs, client retries {counter.retries}")  # fmt: skip
+    assert outcomes.count("created") == len(events)
+    assert len(runs) - before == len(events)
+
+
+def test_a_burst_against_a_throttling_mwaa_finishes_without_failures(
+    airflow: LocalAirflow, monkeypatch: pytest.MonkeyPatch, counter: OutcomeCounter
+) -> None:
+    headers = {"Authorization": f"Bearer {airflow.token()}"} if airflow.major == "3" else None
+    if headers is None:
+        from base64 import b64encode
+
+        headers = {
+            "Authorization": "Basic "
+            + b64encode(f"admin:{airflow.admin_password}".encode()).decode()
+        }
+    version = "3.0.6" if airflow.major == "3" else "2.10.3"
+    environment = MwaaEnvironment("burst", airflow.url, version, lambda: headers)
+    with MwaaStandin({"burst": environment}, rate_limit=10.0) as mwaa:
+        for name, value in mwaa.client_env().items():
+            monkeypatch.setenv(name, value)
+        settings = Settings.from_env(
+            {**os.environ, "MWAA_ENVIRONMENT": "burst", "DAG_ID": DAG, "DAGTRIGGER_DEADLINE": "60"}
+        )
+        dispatcher = build_dispatcher(settings)
+        warm_up, *events = [event for _, event in _gcs_events(BURST + 1)]
+        dispatcher.handle(warm_up)  # the client reads the environment once, before the clock starts
+        started = time.monotonic()
+        with ThreadPoolExecutor(10) as pool:
+            reports = list(pool.map(dispatcher.handle, events))
+        elapsed = time.monotonic() - started
+        throttled = mwaa.throttled
+    failures = [o for report in reports for o in report.outcomes if o.outcome == "failed"]
+    floor = BURST / 10.0
+    print(f"\n[chaos] burst of {BURST} at 10/s on Airflow {airflow.version}: {elapsed:.1f} s "
+          f"(floor {floor:.0f} s, ratio {elapsed / floor:.2f}), throttled {throttled}, failures {len(failures)}")  # fmt: skip
+    assert not failures
+    if FULL:
+        assert elapsed <= 1.2 * floor

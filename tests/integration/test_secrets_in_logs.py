@@ -1,0 +1,746 @@
+"""No token, password, cookie or key material in anything dagtrigger logs or raises, on any auth path.
+
+Each case runs events through one auth path, against real Airflow 2 and 3 and the stand-ins of
+Google and MWAA, in success and in failure (wrong password, expired or forged token, access
+denied, unreachable), with known secrets. Everything is captured:
+
+- Python logging at DEBUG for every logger (dagtrigger's, urllib3's, botocore's, google-auth's),
+  except the loggers of the stand-ins and moto, which play the cloud, not the function;
+- powertools' JSON lines (its stream is swapped for a buffer) on the Lambda paths;
+- stdout and stderr of functions-framework serving functions/main.py on the Google paths;
+- every exception with its whole chain (`traceback.format_exception`), and str() and repr() of
+  every report and Lambda answer.
+
+None may hold a secret, its base64 (standard and URL-safe), or, for tokens, its first 16
+characters (a JWT's first 16 are its header: any JWT of that issuer is caught). The tokens issued
+are learnt from the stand-ins: their issued-token records (Google access tokens), spies on their
+public methods (ID tokens presented to IAP, MWAA web tokens, sessions and JWTs), and the Airflow 3
+JWT fetched with the same credentials (its header is what every token of that Airflow starts with).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import secrets as secrets_module
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import pytest
+
+from dagtrigger import runtime
+from dagtrigger.runtime import build_dispatcher
+from dagtrigger.settings import Settings
+from tests.integration.functions_server import FunctionsServer
+from tests.integration.helpers import read_run
+from tests.standins._http import Request
+from tests.standins.google import (
+    ComposerEnvironmentsApi,
+    ComposerFront,
+    GoogleTokenServer,
+    IapFront,
+    composer_environment,
+)
+from tests.standins.google_jwt import new_rsa_key, private_key_pem
+from tests.standins.mwaa import DEFAULT_SECRET_KEY, MwaaEnvironment, MwaaStandin
+from tools.local_airflow import REPO, LocalAirflow, free_port
+
+pytestmark = pytest.mark.airflow
+
+DAG = "dagtrigger_example"
+ENVIRONMENT = "projects/acme-data/locations/europe-west1/environments/prod"
+COMPOSER1 = "projects/acme-data/locations/europe-west1/environments/legacy"
+IAP_CLIENT_ID = "123456789012-iapclient.apps.googleusercontent.com"
+SERVICE_ACCOUNT = "dagtrigger@acme-data.iam.gserviceaccount.com"
+IMAGES = {"2": "composer-2.9.7-airflow-2.9.3", "3": "composer-3-airflow-3.1.0-build.1"}
+COMPOSER1_IMAGES = {"2": "composer-1.20.12-airflow-2.4.3", "3": "composer-1.20.12-airflow-3.0.0"}
+MWAA_VERSIONS = {"2": "2.10.3", "3": "3.0.6"}
+MWAA_ENV = "dagtrigger-secrets"
+# Lines that prove the capture heard the libraries at DEBUG.
+URLLIB3_DEBUG = "Starting new HTTP connection"
+BOTOCORE_BODY = "Response body: (withheld by dagtrigger)"
+GOOGLE_AUTH_REQUEST = "Making request..."
+# The stand-ins and moto play the cloud: what they log is the cloud's, not the function's.
+CLOUD_LOGGERS = ("tests.", "moto", "werkzeug", "responses")
+
+
+# --- secrets and where they must not appear ------------------------------------------------------
+
+
+@dataclass
+class Secrets:
+    """Known secrets, each with the forms in which a leak would show."""
+
+    forms: dict[str, str] = field(default_factory=dict)  # value -> what it is
+
+    def add(self, what: str, value: str, *, token: bool = False) -> None:
+        assert len(value) >= 8, f"{what} is too short to look for"
+        raw = value.encode()
+        self.forms[value] = what
+        self.forms[base64.b64encode(raw).decode()] = f"{what} (base64)"
+        self.forms[base64.urlsafe_b64encode(raw).decode().rstrip("=")] = f"{what} (base64url)"
+        if token and len(value) > 16:
+            self.forms[value[:16]] = f"{what} (first 16 characters)"
+
+    def add_basic(self, username: str, password: str) -> None:
+        self.add("the password", password)
+        self.forms[base64.b64encode(f"{username}:{password}".encode()).decode()] = (
+            "the basic auth header value"
+        )
+
+    def add_private_key(self, pem: str) -> None:
+        self.forms[pem.strip()] = "the private key"
+        for line in pem.splitlines():
+            if line and not line.startswith("-----"):
+                self.forms[line] = "a line of the private key"
+
+    def leaks(self, text: str) -> list[str]:
+        return sorted({what for value, what in self.forms.items() if value in text})
+
+
+class _Collector(logging.Handler):
+    def __init__(self, texts: list[tuple[str, str]]) -> None:
+        super().__init__(logging.DEBUG)
+        self.texts = texts
+        self.paused = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.paused or record.name.startswith(CLOUD_LOGGERS):
+            return
+        parts = [record.getMessage(), repr(record.args)]
+        parts += [f"{k}={v!r}" for k, v in vars(record).items() if k not in _PLAIN_RECORD]
+        if record.exc_info and record.exc_info[1] is not None:
+            parts.append("".join(traceback.format_exception(record.exc_info[1])))
+        self.texts.append((f"logger {record.name}", "\n".join(parts)))
+
+
+_PLAIN_RECORD = set(vars(logging.LogRecord("n", 0, "p", 0, "m", None, None)))
+
+
+@dataclass
+class Capture:
+    """Everything the function logged, printed or raised during one test, with where it was."""
+
+    texts: list[tuple[str, str]]
+    collector: _Collector
+    powertools: io.StringIO
+
+    def add(self, where: str, text: str) -> None:
+        self.texts.append((where, text))
+
+    def add_exception(self, exc: BaseException) -> None:
+        self.texts.append(("an exception", "".join(traceback.format_exception(exc))))
+
+    def add_file(self, where: str, path: Path) -> None:
+        self.texts.append((where, path.read_text(encoding="utf-8", errors="backslashreplace")))
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """The test's own setup (e.g. storing the secret) is not the function's doing."""
+        self.collector.paused = True
+        try:
+            yield
+        finally:
+            self.collector.paused = False
+
+    def leaks(self, secrets: Secrets) -> list[tuple[str, str]]:
+        """(what leaked, where), for every secret found anywhere."""
+        sources = [*self.texts, ("powertools", self.powertools.getvalue())]
+        return sorted({(what, where) for where, text in sources for what in secrets.leaks(text)})
+
+    def assert_clean(self, secrets: Secrets, *, saw: tuple[str, ...] = ()) -> None:
+        """No secret anywhere; `saw`: lines that prove the capture heard the libraries at DEBUG."""
+        text = "\n".join(t for _, t in self.texts) + self.powertools.getvalue()
+        assert text.strip(), "nothing captured: it proves nothing"
+        for marker in saw:
+            assert marker in text, f"the capture missed {marker!r}"
+        assert self.leaks(secrets) == []
+
+
+@pytest.fixture
+def capture() -> Iterator[Capture]:
+    texts: list[tuple[str, str]] = []
+    collector = _Collector(texts)
+    root = logging.getLogger()
+    loggers = [root] + [
+        logging.getLogger(name)
+        for name in (
+            *logging.root.manager.loggerDict,
+            "dagtrigger",
+            "urllib3",
+            "botocore",
+            "boto3",
+            "google",
+            "google.auth",
+            "aws_lambda_powertools",
+        )
+    ]
+    saved = [(logger, logger.level, logger.propagate, logger.disabled) for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG)
+        logger.disabled = False
+        if logger is not root and not logger.propagate:
+            logger.addHandler(collector)
+    root.addHandler(collector)
+    powertools = io.StringIO()
+    from dagtrigger.platforms import aws_lambda
+
+    handler = aws_lambda.logger.logger_handler
+    previous = handler.setStream(powertools)  # type: ignore[attr-defined]
+    try:
+        yield Capture(texts, collector, powertools)
+    finally:
+        handler.setStream(previous)  # type: ignore[attr-defined]
+        root.removeHandler(collector)
+        for logger, level, propagate, disabled in saved:
+            logger.removeHandler(collector)
+            logger.setLevel(level)
+            logger.propagate = propagate
+            logger.disabled = disabled
+
+
+def run_in_process(capture: Capture, env: dict[str, str], event: dict[str, Any]) -> Any:
+    """Dispatcher.handle with these settings; the report (or the exception) is captured."""
+    try:
+        report = build_dispatcher(Settings.from_env(env)).handle(event)
+    except Exception as exc:  # a ConfigurationError, raised on purpose
+        capture.add_exception(exc)
+        return exc
+    capture.add("the report", f"{report}\n{report!r}")
+    for outcome in report.outcomes:
+        if outcome.error is not None:
+            capture.add_exception(outcome.error)
+    return report
+
+
+def run_lambda(capture: Capture, event: dict[str, Any]) -> Any:
+    """The Lambda handler, as Lambda calls it; the answer or the exception is captured."""
+    import lambda_function
+
+    try:
+        answer = lambda_function.handler(event, LambdaContext())
+    except Exception as exc:
+        capture.add_exception(exc)
+        return exc
+    capture.add("the Lambda answer", repr(answer))
+    return answer
+
+
+class LambdaContext:
+    function_name = "dagtrigger"
+    aws_request_id = "secrets"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+_counter = iter(range(1, 10**6))
+
+
+def gcs_event(tag: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """A fresh GCS object event (attributes, data), so that each case creates its own run."""
+    generation = str(7_000_000 + next(_counter))
+    name = f"secrets/{tag}.csv"
+    attributes = {
+        "specversion": "1.0",
+        "type": "google.cloud.storage.object.v1.finalized",
+        "source": "//storage.googleapis.com/projects/_/buckets/acme-landing",
+        "id": f"secrets-{tag}-{generation}",
+        "time": "2024-06-01T06:15:02.437Z",
+    }
+    return attributes, {"bucket": "acme-landing", "name": name, "generation": generation}
+
+
+def structured(tag: str) -> dict[str, Any]:
+    attributes, data = gcs_event(tag)
+    return {**attributes, "data": data}
+
+
+def bridge_event(tag: str) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": f"secrets-{tag}-{next(_counter)}",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": "2024-06-01T06:00:00Z",
+        "region": "eu-west-1",
+        "resources": ["arn:aws:events:eu-west-1:123456789012:rule/nightly"],
+        "detail": {},
+    }
+
+
+def closed_url() -> str:
+    return f"http://127.0.0.1:{free_port()}"
+
+
+def forged_jwt() -> str:
+    """A JWT Airflow never issued: right shape, wrong key, expired."""
+    header = base64.urlsafe_b64encode(b'{"alg":"HS512","typ":"JWT"}').rstrip(b"=").decode()
+    claims = {"sub": "admin", "aud": "apache-airflow", "exp": 1, "iat": 0, "nbf": 0}
+    payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    return f"{header}.{payload}.{base64.urlsafe_b64encode(b'x' * 64).rstrip(b'=').decode()}"
+
+
+def airflow_jwt_prefix(airflow: LocalAirflow, secrets: Secrets) -> None:
+    """Airflow 3: every JWT it issues starts with the same header; learn it by asking for one."""
+    if airflow.major == "3":
+        secrets.add("a JWT issued by Airflow 3", airflow.token(), token=True)
+
+
+# --- Airflow 2 basic, Airflow 3 JWT, static bearer ----------------------------------------------
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    import boto3
+
+    # boto3's default session keeps the credentials it found first: each test reads its own.
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    for name in (
+        "AIRFLOW_URL", "AIRFLOW_AUTH", "AIRFLOW_USERNAME", "AIRFLOW_PASSWORD", "AIRFLOW_TOKEN",
+        "AIRFLOW_API_VERSION", "DAG_ID", "DAGTRIGGER_ROUTES", "MWAA_ENVIRONMENT",
+        "AIRFLOW_SECRET_ARN", "COMPOSER_ENVIRONMENT", "AWS_PROFILE", "AWS_SESSION_TOKEN",
+    ):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.syspath_prepend(str(REPO / "functions"))
+    runtime.reset()
+    yield monkeypatch
+    runtime.reset()
+
+
+def password_env(airflow: LocalAirflow, password: str, url: str | None = None) -> dict[str, str]:
+    return {
+        "AIRFLOW_URL": url or airflow.url,
+        "AIRFLOW_USERNAME": "admin",
+        "AIRFLOW_PASSWORD": password,
+        "DAG_ID": DAG,
+        "DAGTRIGGER_DEADLINE": "2",
+        "AIRFLOW_API_VERSION": "v2" if airflow.major == "3" else "v1",
+    }
+
+
+@pytest.mark.parametrize("case", ["success", "wrong-password", "unreachable"])
+def test_password_paths_basic_on_airflow2_jwt_on_airflow3(
+    airflow: LocalAirflow, capture: Capture, clean_env: pytest.MonkeyPatch, case: str
+) -> None:
+    secrets = Secrets()
+    password = {"success": airflow.admin_password, "unreachable": airflow.admin_password}.get(
+        case, "wrong-" + airflow.admin_password
+    )
+    secrets.add_basic("admin", password)
+    airflow_jwt_prefix(airflow, secrets)
+    env = password_env(airflow, password, closed_url() if case == "unreachable" else None)
+
+    dispatcher = build_dispatcher(Settings.from_env(env))
+    report = dispatcher.handle(structured(f"password-{case}"))
+    capture.add("the report", f"{report}\n{report!r}")
+    for outcome in report.outcomes:
+        if outcome.error is not None:
+            capture.add_exception(outcome.error)
+
+    (outcome,) = report.outcomes
+    if case == "success":
+        assert outcome.outcome == "created"
+        if airflow.major == "3":  # the very JWT dagtrigger holds
+            issued = dispatcher._client().transport.auth.headers()["Authorization"]
+            secrets.add("the JWT dagtrigger got", issued.removeprefix("Bearer "), token=True)
+    else:
+        assert outcome.outcome == "failed"
+    capture.assert_clean(secrets, saw=(URLLIB3_DEBUG,) if case != "unreachable" else ())
+
+
+@pytest.mark.parametrize("case", ["success", "forged"])
+def test_static_bearer_token(
+    airflow: LocalAirflow, capture: Capture, clean_env: pytest.MonkeyPatch, case: str
+) -> None:
+    if case == "success" and airflow.major == "2":
+        pytest.skip("Airflow 2's basic-auth API takes no bearer token; the forged case covers it")
+    secrets = Secrets()
+    token = airflow.token() if case == "success" else forged_jwt()
+    secrets.add("AIRFLOW_TOKEN", token, token=True)
+    env = {"AIRFLOW_URL": airflow.url, "AIRFLOW_TOKEN": token, "DAG_ID": DAG}
+    env |= {"DAGTRIGGER_DEADLINE": "2"}
+
+    report = run_in_process(capture, env, structured(f"bearer-{case}"))
+
+    (outcome,) = report.outcomes
+    assert outcome.outcome == ("created" if case == "success" else "failed")
+    capture.assert_clean(secrets)
+
+
+@pytest.mark.parametrize("case", ["success", "wrong-password"])
+def test_password_paths_under_functions_framework(
+    airflow: LocalAirflow, capture: Capture, tmp_path: Path, case: str
+) -> None:
+    secrets = Secrets()
+    password = airflow.admin_password if case == "success" else "wrong-" + airflow.admin_password
+    secrets.add_basic("admin", password)
+    airflow_jwt_prefix(airflow, secrets)
+    env = password_env(airflow, password)
+    env.pop("AIRFLOW_API_VERSION")  # detected: one more request, one more place to leak
+
+    with FunctionsServer("handle_cloud_event", env, tmp_path / "function.log") as function:
+        attributes, data = gcs_event(f"ff-password-{case}")
+        assert function.post_binary(attributes, data) == 200
+        outcomes = [e.get("outcome") for e in function.log_entries() if "outcome" in e]
+    capture.add_file("functions-framework", tmp_path / "function.log")
+
+    assert outcomes == (["created"] if case == "success" else ["failed"])
+    capture.assert_clean(secrets)
+
+
+# --- Google: ADC access tokens (Composer 2/3) and IAP ID tokens (Composer 1) --------------------
+
+
+@dataclass
+class Google:
+    tokens: GoogleTokenServer
+    composer: ComposerFront
+    iap: IapFront
+    environments: ComposerEnvironmentsApi
+    key: dict[str, str]
+    key_file: Path
+    sdk_config: Path
+    id_tokens_presented: list[str]
+    assertions: list[str]
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        env = {
+            "GOOGLE_APPLICATION_CREDENTIALS": str(self.key_file),
+            "CLOUDSDK_CONFIG": str(self.sdk_config),
+            "COMPOSER_ENVIRONMENT": ENVIRONMENT,
+            "COMPOSER_API_ENDPOINT": self.environments.url,
+            "DAG_ID": DAG,
+            "DAGTRIGGER_DEADLINE": "2",
+        }
+        env.update(overrides)
+        return {k: v for k, v in env.items() if v}
+
+    def secrets(self) -> Secrets:
+        """The key, and every token the stand-in issued or was shown, up to now."""
+        secrets = Secrets()
+        secrets.add_private_key(self.key["private_key"])
+        secrets.add("the private key id", self.key["private_key_id"])
+        for token in list(self.tokens._access_tokens):  # its issued-token records
+            secrets.add("a Google access token", token, token=True)
+        for token in self.id_tokens_presented:
+            secrets.add("an IAP ID token", token, token=True)
+        for assertion in self.assertions:  # signed by the key: it buys tokens for an hour
+            secrets.add("a signed JWT assertion", assertion)
+        return secrets
+
+
+def _admin_headers(airflow: LocalAirflow) -> Callable[[], dict[str, str]]:
+    if airflow.major == "3":
+        token = airflow.token()
+        return lambda: {"Authorization": f"Bearer {token}"}
+    basic = base64.b64encode(f"admin:{airflow.admin_password}".encode()).decode()
+    return lambda: {"Authorization": f"Basic {basic}"}
+
+
+@pytest.fixture
+def google(
+    airflow: LocalAirflow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Google]:
+    headers = _admin_headers(airflow)
+    with (
+        GoogleTokenServer() as tokens,
+        ComposerFront(airflow.url, tokens, headers, allowed={SERVICE_ACCOUNT}) as composer,
+        IapFront(airflow.url, tokens, IAP_CLIENT_ID, headers, allowed={SERVICE_ACCOUNT}) as iap,
+    ):
+        presented: list[str] = []
+        assertions: list[str] = []
+        verify, handle = tokens.verify_id_token, tokens.handle
+
+        def verify_spy(token: str, audience: str) -> Any:  # what the function showed IAP
+            presented.append(token)
+            return verify(token, audience)
+
+        def handle_spy(request: Request) -> Any:  # the signed assertions sent for tokens
+            if request.path == "/token":
+                form = dict(parse_qsl(request.body.decode("utf-8", "replace")))
+                assertions.extend(v for k, v in form.items() if k == "assertion")
+            return handle(request)
+
+        monkeypatch.setattr(tokens, "verify_id_token", verify_spy)
+        monkeypatch.setattr(tokens, "handle", handle_spy)
+        environments = {
+            ENVIRONMENT: composer_environment(ENVIRONMENT, composer.url, IMAGES[airflow.major]),
+            COMPOSER1: composer_environment(COMPOSER1, iap.url, COMPOSER1_IMAGES[airflow.major]),
+        }
+        with ComposerEnvironmentsApi(tokens, environments, allowed={SERVICE_ACCOUNT}) as api:
+            key = tokens.service_account_key(SERVICE_ACCOUNT)
+            key_file = tmp_path / "key.json"
+            key_file.write_text(json.dumps(key))
+            sdk_config = tmp_path / "gcloud"
+            sdk_config.mkdir()
+            yield Google(
+                tokens, composer, iap, api, key, key_file, sdk_config, presented, assertions
+            )
+
+
+@pytest.mark.parametrize(
+    "case", ["success-then-expired-token", "access-denied", "iap-success", "iap-wrong-audience"]
+)
+def test_google_paths_under_functions_framework(
+    airflow: LocalAirflow, google: Google, capture: Capture, tmp_path: Path, case: str
+) -> None:
+    env = google.env()
+    if case == "access-denied":
+        google.composer.allowed = {"someone-else@acme-data.iam.gserviceaccount.com"}
+    if case == "iap-success":
+        env = google.env(COMPOSER_ENVIRONMENT=COMPOSER1)
+    if case == "iap-wrong-audience":
+        env = google.env(
+            COMPOSER_ENVIRONMENT="",
+            AIRFLOW_URL=google.iap.url,
+            IAP_CLIENT_ID="999-wrong.apps.googleusercontent.com",
+        )
+    with FunctionsServer("handle_cloud_event", env, tmp_path / "function.log") as function:
+        statuses = [function.post_binary(*gcs_event(f"google-{case}"))]
+        if case == "success-then-expired-token":
+            google.tokens.expire_access_tokens()  # the front now refuses it: a renewal follows
+            statuses.append(function.post_binary(*gcs_event(f"google-{case}-renewed")))
+        outcomes = [e["outcome"] for e in function.log_entries() if "outcome" in e]
+    capture.add_file("functions-framework", tmp_path / "function.log")
+
+    assert set(statuses) == {200}
+    expected = {
+        "success-then-expired-token": ["created", "created"],
+        "access-denied": ["failed"],
+        "iap-success": ["created"],
+        "iap-wrong-audience": ["failed"],
+    }[case]
+    assert outcomes == expected
+    if case == "success-then-expired-token":
+        assert len(google.tokens._access_tokens) >= 2, "the expired token was renewed"
+    if case.startswith("iap"):
+        assert google.id_tokens_presented, "IAP saw an ID token"
+    capture.assert_clean(google.secrets())
+
+
+@pytest.mark.parametrize("case", ["success", "untrusted-key", "token-endpoint-unreachable"])
+def test_google_adc_in_process_at_debug(
+    airflow: LocalAirflow,
+    google: Google,
+    capture: Capture,
+    clean_env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    case: str,
+) -> None:
+    key = google.key
+    if case == "untrusted-key":  # a key Google never issued: the token endpoint refuses it
+        forged = private_key_pem(new_rsa_key())
+        key = {**key, "private_key": forged, "private_key_id": secrets_module.token_hex(20)}
+    if case == "token-endpoint-unreachable":
+        key = {**key, "token_uri": closed_url() + "/token"}
+    key_file = tmp_path / "case-key.json"
+    key_file.write_text(json.dumps(key))
+    env = google.env(GOOGLE_APPLICATION_CREDENTIALS=str(key_file))
+    for name, value in env.items():
+        clean_env.setenv(name, value)
+
+    report = run_in_process(capture, env, structured(f"adc-{case}"))
+
+    secrets = google.secrets()
+    secrets.add_private_key(key["private_key"])
+    if case == "success":
+        (outcome,) = report.outcomes
+        assert outcome.outcome == "created"
+    else:
+        assert not report.outcomes or report.outcomes[0].outcome == "failed"
+    capture.assert_clean(secrets, saw=(GOOGLE_AUTH_REQUEST,))
+
+
+@pytest.mark.parametrize("case", ["key-file", "metadata-server", "access-denied"])
+def test_google_iap_in_process_at_debug(
+    airflow: LocalAirflow,
+    google: Google,
+    capture: Capture,
+    clean_env: pytest.MonkeyPatch,
+    case: str,
+) -> None:
+    env = google.env(
+        COMPOSER_ENVIRONMENT="", AIRFLOW_URL=google.iap.url, IAP_CLIENT_ID=IAP_CLIENT_ID
+    )
+    if case == "metadata-server":
+        env.pop("GOOGLE_APPLICATION_CREDENTIALS")
+        clean_env.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+        google.tokens.patch_google_auth_metadata(clean_env)
+        google.iap.allowed = {google.tokens.metadata_identity.email}
+    if case == "access-denied":
+        google.iap.allowed = {"someone-else@acme-data.iam.gserviceaccount.com"}
+    for name, value in env.items():
+        clean_env.setenv(name, value)
+
+    report = run_in_process(capture, env, structured(f"iap-{case}"))
+
+    (outcome,) = report.outcomes
+    assert outcome.outcome == ("failed" if case == "access-denied" else "created")
+    assert google.id_tokens_presented, "IAP saw an ID token"
+    capture.assert_clean(google.secrets(), saw=(GOOGLE_AUTH_REQUEST, URLLIB3_DEBUG))
+
+
+# --- MWAA: invoke_rest_api (IAM) and web login -----------------------------------------------------
+
+
+@dataclass
+class Mwaa:
+    standin: MwaaStandin
+    web_tokens: list[str]
+    sessions: list[str]
+    jwts: list[str]
+
+    def secrets(self, *secret_keys: str) -> Secrets:
+        secrets = Secrets()
+        for key in (DEFAULT_SECRET_KEY, *secret_keys):
+            secrets.add("an AWS secret access key", key)
+        for token in self.web_tokens:
+            secrets.add("an MWAA web login token", token, token=True)
+        for session in self.sessions:
+            secrets.add("an MWAA web session cookie", session, token=True)
+        for jwt in self.jwts:
+            secrets.add("an MWAA _token JWT", jwt, token=True)
+        return secrets
+
+
+@pytest.fixture
+def mwaa(airflow: LocalAirflow, clean_env: pytest.MonkeyPatch) -> Iterator[Mwaa]:
+    environment = MwaaEnvironment(
+        MWAA_ENV, airflow.url, MWAA_VERSIONS[airflow.major], _admin_headers(airflow)
+    )
+    with MwaaStandin({MWAA_ENV: environment}) as standin:
+        recorded = Mwaa(standin, [], [], [])
+        sessions = standin.sessions
+        for method, into in (
+            ("issue_token", recorded.web_tokens),
+            ("open_session", recorded.sessions),
+            ("issue_jwt", recorded.jwts),
+        ):
+            original = getattr(sessions, method)
+
+            def spy(*args: Any, _original: Any = original, _into: list[str] = into) -> str:
+                value = _original(*args)
+                _into.append(value)
+                return str(value)
+
+            clean_env.setattr(sessions, method, spy)
+        for name, value in standin.client_env().items():
+            clean_env.setenv(name, value)
+        clean_env.setenv("MWAA_ENVIRONMENT", MWAA_ENV)
+        clean_env.setenv("DAG_ID", DAG)
+        clean_env.setenv("DAGTRIGGER_DEADLINE", "2")
+        yield recorded
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "invoke-success",
+        "invoke-access-denied",
+        "invoke-wrong-secret-key",
+        "invoke-unreachable",
+        "web-success-then-expired-session",
+        "web-access-denied",
+    ],
+)
+def test_mwaa_paths_through_the_lambda_handler(
+    airflow: LocalAirflow, mwaa: Mwaa, capture: Capture, clean_env: pytest.MonkeyPatch, case: str
+) -> None:
+    wrong_key = "wrong-" + DEFAULT_SECRET_KEY
+    if case.startswith("web"):
+        clean_env.setenv("AIRFLOW_AUTH", "mwaa-web")
+    if case.endswith("access-denied"):
+        mwaa.standin.allowed = {"AKIDSOMEONEELSE"}
+    if case == "invoke-wrong-secret-key":
+        clean_env.setenv("AWS_SECRET_ACCESS_KEY", wrong_key)
+    if case == "invoke-unreachable":
+        clean_env.setenv("AWS_ENDPOINT_URL_MWAA", closed_url())
+
+    answers = [run_lambda(capture, bridge_event(case))]
+    if case == "web-success-then-expired-session":
+        mwaa.standin.expire_sessions()
+        answers.append(run_lambda(capture, bridge_event(case + "-renewed")))
+
+    if case.endswith("success") or case == "web-success-then-expired-session":
+        assert all(isinstance(a, dict) and a["runs"][0]["outcome"] == "created" for a in answers)
+        run = answers[0]["runs"][0]
+        assert read_run(airflow, run["dag_id"], run["dag_run_id"]) is not None
+    else:
+        assert all(isinstance(a, Exception) for a in answers), answers
+    if case == "web-success-then-expired-session":
+        assert mwaa.standin.logins == 2 and len(mwaa.web_tokens) == 2
+    saw = () if case == "invoke-unreachable" else (BOTOCORE_BODY,)
+    capture.assert_clean(mwaa.secrets(wrong_key), saw=saw)
+
+
+# --- Secrets Manager: self-hosted Airflow from Lambda ------------------------------------------------
+
+
+@pytest.mark.parametrize("case", ["success", "wrong-password", "no-such-secret"])
+def test_secrets_manager_credentials_through_the_lambda_handler(
+    airflow: LocalAirflow, capture: Capture, clean_env: pytest.MonkeyPatch, case: str
+) -> None:
+    import boto3
+    from aws_lambda_powertools.utilities import parameters
+    from moto.server import ThreadedMotoServer
+
+    secrets = Secrets()
+    password = airflow.admin_password if case == "success" else "wrong-" + airflow.admin_password
+    secrets.add_basic("admin", password)
+    secrets.add("the moto secret access key", "moto-secret-access-key-for-tests")
+    airflow_jwt_prefix(airflow, secrets)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    try:
+        for name, value in {
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+            "AWS_ACCESS_KEY_ID": "AKIDMOTO",
+            "AWS_SECRET_ACCESS_KEY": "moto-secret-access-key-for-tests",
+            "AWS_DEFAULT_REGION": "eu-west-1",
+            "AIRFLOW_URL": airflow.url,
+            "DAG_ID": DAG,
+            "DAGTRIGGER_DEADLINE": "2",
+        }.items():
+            clean_env.setenv(name, value)
+        with capture.paused():
+            secret = boto3.client("secretsmanager").create_secret(
+                Name=f"dagtrigger/secrets-{case}-{airflow.major}-{port}",
+                SecretString=json.dumps({"username": "admin", "password": password}),
+            )
+        arn = secret["ARN"] if case != "no-such-secret" else secret["ARN"] + "-gone"
+        clean_env.setenv("AIRFLOW_SECRET_ARN", arn)
+        parameters.clear_caches()
+        answer = run_lambda(capture, bridge_event(f"secretsmanager-{case}"))
+    finally:
+        server.stop()
+        parameters.clear_caches()
+
+    if case == "success":
+        assert isinstance(answer, dict) and answer["runs"][0]["outcome"] == "created"
+    else:
+        assert isinstance(answer, Exception)
+    capture.assert_clean(secrets, saw=(BOTOCORE_BODY,))
+
+
+def test_the_detector_sees_every_form_of_a_secret() -> None:
+    secrets = Secrets()
+    secrets.add_basic("admin", "s3cr3t-pa55word")
+    secrets.add("a token", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.c2lnbmF0dXJl", token=True)
+    assert secrets.leaks("x s3cr3t-pa55word x") == ["the password"]
+    assert "the basic auth header value" in secrets.leaks("Basic YWRtaW46czNjcjN0LXBhNTV3b3Jk")
+    (encoded,) = secrets.leaks(base64.b64encode(b"s3cr3t-pa55word").decode())
+    assert encoded.startswith("the password (base64")
+    assert secrets.leaks("Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJvdGhlciJ9.x") == [
+        "a token (first 16 characters)"
+    ]
+    assert secrets.leaks("created run gcs__finalized__b_x.csv__0123") == []

@@ -1,0 +1,108 @@
+"""`dagtrigger doctor` and `dagtrigger api` at the edges: usage errors, configuration errors, and
+what reaches the wire (against a local HTTP stub; the real Airflow runs are integration tests)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from dagtrigger.cli import main
+from tests.unit.stub_airflow import Reply, StubAirflow
+
+Result = tuple[int, list[str], list[str]]
+_CLEARED = ("AIRFLOW_URL", "AIRFLOW_AUTH", "AIRFLOW_USERNAME", "AIRFLOW_PASSWORD", "AIRFLOW_TOKEN",
+            "AIRFLOW_API_VERSION", "DAG_ID", "DAGTRIGGER_ROUTES", "COMPOSER_ENVIRONMENT",
+            "MWAA_ENVIRONMENT", "IAP_CLIENT_ID", "AIRFLOW_SECRET_ARN")  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _CLEARED:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
+    def run(*argv: str) -> Result:
+        try:
+            code = main(list(argv))
+        except SystemExit as exit_:
+            code = int(exit_.code or 0)
+        out, err = capsys.readouterr()
+        return code, out.splitlines(), err.splitlines()
+
+    return run
+
+
+@pytest.fixture
+def stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[StubAirflow]:
+    with StubAirflow() as server:
+        monkeypatch.setenv("AIRFLOW_URL", server.url)
+        monkeypatch.setenv("AIRFLOW_TOKEN", "t0ken")
+        server.always("GET", "/api/v2/version", Reply(200, {"version": "3.1.0"}))
+        yield server
+
+
+def test_a_configuration_error_is_a_failed_check_with_its_fix_not_a_usage_error(
+    cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_URL", "http://airflow.example.com/api/v2")
+    code, out, _ = cli("doctor")
+    assert code == 1
+    assert out[0] == (
+        "✘ configuration: AIRFLOW_URL='http://airflow.example.com/api/v2' ends in /api/v2"
+    )
+    assert out[1].startswith("    fix: set the base URL AIRFLOW_URL=http://airflow.example.com")
+    assert out[-1].startswith("1 problem and 0 warnings")
+
+
+def test_an_unreadable_event_file_is_a_usage_error(cli: Callable[..., Result]) -> None:
+    code, out, err = cli("doctor", "--event", "/no/such/event.json")
+    assert (code, out) == (2, [])
+    assert err == ["dagtrigger: error: cannot read /no/such/event.json: No such file or directory"]
+
+
+def test_an_event_dagtrigger_cannot_read_fails_routing(
+    cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("DAG_ID", "etl")
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"hello": "world"}))
+    code, out, _ = cli("doctor", "--event", str(event))
+    assert code == 1
+    assert out[1].startswith("✘ routing: the function would reject this event: ")
+
+
+def test_api_adds_the_servers_prefix_and_replaces_a_given_one(
+    cli: Callable[..., Result], stub: StubAirflow
+) -> None:
+    stub.always("GET", "/api/v2/dags", Reply(200, {"dags": [], "total_entries": 0}))
+    for path in ("/dags", "dags", "/api/v1/dags", "/api/v2/dags"):
+        code, out, _ = cli("api", "get", path)
+        assert code == 0 and json.loads("\n".join(out)) == {"dags": [], "total_entries": 0}
+    received = stub.received("GET", "/api/v2/dags")
+    assert len(received) == 4
+    assert all(r.headers.get("Authorization") == "Bearer t0ken" for r in received)
+
+
+def test_api_sends_the_body_and_reports_a_refusal(
+    cli: Callable[..., Result], stub: StubAirflow, tmp_path: Path
+) -> None:
+    stub.reply("POST", "/api/v2/variables", Reply(403, {"detail": "Forbidden"}))
+    body = tmp_path / "variable.json"
+    body.write_text('{"key": "k", "value": "v"}')
+    code, out, err = cli("api", "POST", "/variables", "--data", f"@{body}")
+    assert code == 1
+    assert json.loads("\n".join(out)) == {"detail": "Forbidden"}
+    assert err == ["dagtrigger: HTTP 403 from POST /variables"]
+    assert stub.received("POST", "/api/v2/variables")[0].json() == {"key": "k", "value": "v"}
+
+
+def test_api_refuses_a_body_that_is_not_json(cli: Callable[..., Result], stub: StubAirflow) -> None:
+    code, _, err = cli("api", "POST", "/variables", "--data", "key=k")
+    assert code == 2 and err[0].startswith("dagtrigger: error: --data is not valid JSON")
+    assert stub.received("POST") == []
