@@ -35,8 +35,8 @@ demo: $(STAMP)
 	$(PY) -m tools.demo $(if $(KEEP),--keep,)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check functions tests tools examples
-	$(VENV)/bin/ruff format --check functions tests tools examples
+	$(VENV)/bin/ruff check functions tests tools examples bench
+	$(VENV)/bin/ruff format --check functions tests tools examples bench
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,22 +60,12 @@ class Google:
         return {k: v for k, v in env.items() if v}
 
 
-def _airflow_headers(airflow: LocalAirflow) -> Callable[[], dict[str, str]]:
-    if airflow.major == "3":
-        token = airflow.token()
-        return lambda: {"Authorization": f"Bearer {token}"}
-    from base64 import b64encode
-
-    basic = b64encode(f"admin:{airflow.admin_password}".encode()).decode()
-    return lambda: {"Authorization": f"Basic {basic}"}
-
-
 @pytest.fixture
 def google(
     airflow: LocalAirflow, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[Google]:
     lifetime = getattr(request, "param", 3600)
-    headers = _airflow_headers(airflow)
+    headers = airflow.admin_headers
     with (
         GoogleTokenServer(access_token_lifetime=lifetime) as tokens,
         ComposerFront(airflow.url, tokens, headers, allowed={SERVICE_ACCOUNT}) as composer,

@@ -101,16 +101,6 @@ def _direct(airflow: LocalAirflow, **overrides: str) -> dict[str, str]:
     return env
 
 
-def _admin_headers(airflow: LocalAirflow) -> Callable[[], dict[str, str]]:
-    if airflow.major == "3":
-        token = airflow.token()
-        return lambda: {"Authorization": f"Bearer {token}"}
-    from base64 import b64encode
-
-    basic = b64encode(f"admin:{airflow.admin_password}".encode()).decode()
-    return lambda: {"Authorization": f"Basic {basic}"}
-
-
 class _Unpaused:
     """Unpause a DAG for one test (after dropping runs others left queued); pause it again."""
 
@@ -346,7 +336,7 @@ class Google:
 
 @pytest.fixture
 def google(airflow: LocalAirflow, tmp_path: Path) -> Iterator[Google]:
-    headers = _admin_headers(airflow)
+    headers = airflow.admin_headers
     with (
         GoogleTokenServer() as tokens,
         ComposerFront(airflow.url, tokens, headers, allowed={SERVICE_ACCOUNT}) as composer,
@@ -478,7 +468,7 @@ def test_a_wrong_iap_audience_names_the_client_id_iap_expects(
 @pytest.fixture
 def mwaa(airflow: LocalAirflow, monkeypatch: pytest.MonkeyPatch) -> Iterator[MwaaStandin]:
     environment = MwaaEnvironment(
-        MWAA_ENV, airflow.url, MWAA_VERSIONS[airflow.major], _admin_headers(airflow)
+        MWAA_ENV, airflow.url, MWAA_VERSIONS[airflow.major], airflow.admin_headers
     )
     with MwaaStandin({MWAA_ENV: environment}) as standin:
         for name, value in standin.client_env().items():

@@ -37,16 +37,6 @@ class LambdaContext:
         return 60_000
 
 
-def _admin_headers(airflow: LocalAirflow) -> Callable[[], dict[str, str]]:
-    if airflow.major == "3":
-        token = airflow.token()
-        return lambda: {"Authorization": f"Bearer {token}"}
-    from base64 import b64encode
-
-    basic = b64encode(f"admin:{airflow.admin_password}".encode()).decode()
-    return lambda: {"Authorization": f"Basic {basic}"}
-
-
 @pytest.fixture
 def clean_runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     for name in (
@@ -73,7 +63,7 @@ def mwaa(
     airflow: LocalAirflow, flaky: FlakyFront, clean_runtime: pytest.MonkeyPatch
 ) -> Iterator[MwaaStandin]:
     environment = MwaaEnvironment(
-        ENV, flaky.url, MWAA_VERSIONS[airflow.major], _admin_headers(airflow)
+        ENV, flaky.url, MWAA_VERSIONS[airflow.major], airflow.admin_headers
     )
     with MwaaStandin({ENV: environment}) as standin:
         for name, value in standin.client_env().items():

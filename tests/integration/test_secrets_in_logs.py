@@ -26,7 +26,7 @@ import json
 import logging
 import secrets as secrets_module
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -438,19 +438,11 @@ class Google:
         return secrets
 
 
-def _admin_headers(airflow: LocalAirflow) -> Callable[[], dict[str, str]]:
-    if airflow.major == "3":
-        token = airflow.token()
-        return lambda: {"Authorization": f"Bearer {token}"}
-    basic = base64.b64encode(f"admin:{airflow.admin_password}".encode()).decode()
-    return lambda: {"Authorization": f"Basic {basic}"}
-
-
 @pytest.fixture
 def google(
     airflow: LocalAirflow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Google]:
-    headers = _admin_headers(airflow)
+    headers = airflow.admin_headers
     with (
         GoogleTokenServer() as tokens,
         ComposerFront(airflow.url, tokens, headers, allowed={SERVICE_ACCOUNT}) as composer,
@@ -615,7 +607,7 @@ class Mwaa:
 @pytest.fixture
 def mwaa(airflow: LocalAirflow, clean_env: pytest.MonkeyPatch) -> Iterator[Mwaa]:
     environment = MwaaEnvironment(
-        MWAA_ENV, airflow.url, MWAA_VERSIONS[airflow.major], _admin_headers(airflow)
+        MWAA_ENV, airflow.url, MWAA_VERSIONS[airflow.major], airflow.admin_headers
     )
     with MwaaStandin({MWAA_ENV: environment}) as standin:
         recorded = Mwaa(standin, [], [], [])
