@@ -263,18 +263,22 @@ class LocalAirflow:
         with urllib.request.urlopen(request, timeout=10) as response:
             return str(json.load(response)["access_token"])
 
+    def admin_headers(self) -> dict[str, str]:
+        """The admin's Authorization header: a JWT (fetched once) on Airflow 3, basic on 2."""
+        if self.major == "3":
+            if self._admin_token is None:
+                self._admin_token = self.token()
+            return {"Authorization": f"Bearer {self._admin_token}"}
+        credentials = b64encode(f"{ADMIN}:{self.admin_password}".encode()).decode()
+        return {"Authorization": f"Basic {credentials}"}
+
     def call(
         self, method: str, path: str, body: Any = None, *, auth: bool = True
     ) -> tuple[int, Any]:
         """A REST call as the admin, for tests and the demo to read back what dagtrigger did."""
         headers = {} if body is None else {"Content-Type": "application/json"}
-        if auth and self.major == "3":
-            if self._admin_token is None:
-                self._admin_token = self.token()
-            headers["Authorization"] = f"Bearer {self._admin_token}"
-        elif auth:
-            credentials = b64encode(f"{ADMIN}:{self.admin_password}".encode()).decode()
-            headers["Authorization"] = f"Basic {credentials}"
+        if auth:
+            headers.update(self.admin_headers())
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.api + path, data=data, headers=headers, method=method)
         try:
