@@ -16,6 +16,11 @@ from tools.local_airflow import VERSIONS, LocalAirflow
 EXAMPLE_DAG_IDS = ("dagtrigger_example", "dagtrigger_sales", "dagtrigger_strict")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fault and load tests last: the SQLite Airflow they hammer is shared with every other test."""
+    items.sort(key=lambda item: item.get_closest_marker("chaos") is not None)
+
+
 @pytest.fixture(scope="session")
 def airflow_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, LocalAirflow]]:
     servers = {

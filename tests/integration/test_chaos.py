@@ -31,7 +31,7 @@ from tests.standins.chaos import ChaosProxy
 from tests.standins.mwaa import MwaaEnvironment, MwaaStandin
 from tools.local_airflow import REPO, LocalAirflow
 
-pytestmark = pytest.mark.airflow
+pytestmark = [pytest.mark.airflow, pytest.mark.chaos]
 
 FULL = os.environ.get("DAGTRIGGER_CHAOS") == "full"
 EVENTS_PER_PLATFORM = 300 if FULL else 40

@@ -11,6 +11,7 @@ import socket
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from dagtrigger.airflow.client import AirflowClient
 from dagtrigger.doctor.context import API_PREFIXES, Context
 from dagtrigger.doctor.model import Outcome, Status, fail, ok, split_fix, warn
 from dagtrigger.errors import (
@@ -168,7 +169,14 @@ def check_api_version(ctx: Context) -> Outcome:
     if settings.api_version is not None:
         ctx.version_source = "AIRFLOW_API_VERSION"
     client = ctx.client
-    version = client.api_version
+    try:
+        version = client.api_version
+    except (AuthenticationError, AuthorizationError) as exc:
+        # A front refused even the public version probe: the next check says why. It asks
+        # /api/v2, whose answer behind such a front is the front's own refusal.
+        problem, _ = split_fix(str(exc))
+        ctx.client = AirflowClient(client.transport, api_version="v2", retry=client.retry)
+        return warn(f"not detected, the request was refused: {problem} (see authenticated)")
     prefix = API_PREFIXES[version]
     path = f"{prefix}/test" if version == "experimental" else f"{prefix}/version"
     try:
