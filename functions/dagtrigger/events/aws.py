@@ -148,25 +148,18 @@ def _read_s3_record(record: Mapping[str, Any], number: int, via: str = "") -> No
     event_id = sequencer or request_id or event_time
     if event_id is None:
         raise fields.missing("s3.object.sequencer")
-    storage_object = StorageObject(
-        scheme="s3",
+    event = _s3_object_event(
+        obj,
         bucket=bucket,
-        name=key,
-        size=obj.whole_number("size"),
-        etag=obj.optional_text("eTag"),
-        version=version_id or sequencer,
-    )
-    identity = s3_identity(
-        event_type,
-        bucket,
-        key,
+        key=key,
+        etag_field="eTag",
         version_id=version_id,
-        sequencer=sequencer,
         request_id=request_id,
+        event_type=event_type,
+        event_id=event_id,
         event_time=event_time,
         where=fields.where,
     )
-    event = Event("s3", event_id, event_type, event_time, identity, object=storage_object)
     return Normalised((event,))
 
 
@@ -282,14 +275,41 @@ def _build_bridge_s3_event(
     bucket = detail.fields("bucket").text("name")
     obj = detail.fields("object")
     key = obj.text("key")  # EventBridge sends the key as it is, not URL-encoded
-    version_id = obj.optional_text("version-id")
+    return _s3_object_event(
+        obj,
+        bucket=bucket,
+        key=key,
+        etag_field="etag",
+        version_id=obj.optional_text("version-id"),
+        request_id=detail.optional_text("request-id"),
+        event_type=event_type,
+        event_id=event_id,
+        event_time=event_time,
+        where=detail.where,
+    )
+
+
+def _s3_object_event(
+    obj: Fields,
+    *,
+    bucket: str,
+    key: str,
+    etag_field: str,
+    version_id: str | None,
+    request_id: str | None,
+    event_type: str,
+    event_id: str,
+    event_time: str | None,
+    where: str,
+) -> Event:
+    """The S3 object event both envelopes describe; only their field names differ."""
     sequencer = obj.optional_text("sequencer")
     storage_object = StorageObject(
         scheme="s3",
         bucket=bucket,
         name=key,
         size=obj.whole_number("size"),
-        etag=obj.optional_text("etag"),
+        etag=obj.optional_text(etag_field),
         version=version_id or sequencer,
     )
     identity = s3_identity(
@@ -298,9 +318,9 @@ def _build_bridge_s3_event(
         key,
         version_id=version_id,
         sequencer=sequencer,
-        request_id=detail.optional_text("request-id"),
+        request_id=request_id,
         event_time=event_time,
-        where=detail.where,
+        where=where,
     )
     return Event("s3", event_id, event_type, event_time, identity, object=storage_object)
 
