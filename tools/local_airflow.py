@@ -210,8 +210,8 @@ class LocalAirflow:
                     "create",
                     "--username",
                     user,
-                    "--password",
-                    password,
+                    # one argument: a generated password may start with "-"
+                    f"--password={password}",
                     "--role",
                     role,
                     "--email",

@@ -300,10 +300,6 @@ def airflow_jwt_prefix(airflow: LocalAirflow, secrets: Secrets) -> None:
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    import boto3
-
-    # boto3's default session keeps the credentials it found first: each test reads its own.
-    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     for name in (
         "AIRFLOW_URL", "AIRFLOW_AUTH", "AIRFLOW_USERNAME", "AIRFLOW_PASSWORD", "AIRFLOW_TOKEN",
         "AIRFLOW_API_VERSION", "DAG_ID", "DAGTRIGGER_ROUTES", "MWAA_ENVIRONMENT",
