@@ -1,22 +1,34 @@
-"""One keep-alive HTTP session per process, on urllib3 (already shipped by both clouds' runtimes)."""
+"""One keep-alive HTTP session per process, on the standard library's http.client.
+
+The warm path of a trigger is one POST on a connection kept open since the previous event, so the
+session is a thin pool of http.client connections per origin: nothing is parsed or built per
+request that could be kept. urllib3 (shipped by both clouds' runtimes) is only loaded for SDKs that
+need a pool of theirs (google-auth's token requests).
+"""
 
 from __future__ import annotations
 
+import http.client
 import json
 import math
+import select
+import socket
+import ssl
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import urllib3
-from urllib3.exceptions import HTTPError as Urllib3Error
+from dagtrigger.errors import ConfigurationError, TransientTriggerError
 
-from dagtrigger.errors import TransientTriggerError
+if TYPE_CHECKING:
+    import urllib3
 
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -65,19 +77,34 @@ class Response:
 
 
 class HttpSession:
-    """Pooled connections reused across events; connection problems become TransientTriggerError."""
+    """Connections kept alive across events; connection problems become TransientTriggerError.
+
+    Thread-safe: each request takes an idle connection of its origin (or opens one) and gives it
+    back afterwards, so concurrent requests never share a connection. A request is never re-sent
+    by the session: a connection the server closed while idle is noticed before it is reused, and
+    any other failure is left to the caller's retry policy (triggers are idempotent by run id).
+    """
 
     def __init__(self, timeout: float = 10.0, maxsize: int = 10) -> None:
         self.timeout = timeout
-        self._timeout = urllib3.Timeout(connect=min(timeout, 5.0), read=timeout)
-        self._pool = urllib3.PoolManager(maxsize=maxsize, block=False, retries=False)
-        # One connection pool per origin, looked up without re-parsing on the warm path.
-        self._origins: dict[str, urllib3.HTTPConnectionPool] = {}
+        self._connect_timeout = min(timeout, 5.0)
+        self._maxsize = maxsize  # idle connections kept per origin
+        self._origins: dict[str, _Origin] = {}
+        self._lock = threading.Lock()
+        self._tls: ssl.SSLContext | None = None
+        self._urllib3_pool: urllib3.PoolManager | None = None
 
     @property
     def pool(self) -> urllib3.PoolManager:
-        """The shared connection pool, for SDK transports that take one (google-auth)."""
-        return self._pool
+        """A urllib3 pool, for SDK transports that take one (google-auth)."""
+        with self._lock:
+            if self._urllib3_pool is None:
+                import urllib3
+
+                self._urllib3_pool = urllib3.PoolManager(
+                    maxsize=self._maxsize, block=False, retries=False
+                )
+            return self._urllib3_pool
 
     def request(
         self,
@@ -99,34 +126,131 @@ class HttpSession:
             all_headers.update(headers)
         scheme, _, rest = url.partition("://")
         netloc, slash, path = rest.partition("/")
-        origin = f"{scheme}://{netloc}"
+        origin = self._origins.get(scheme + "://" + netloc) or self._origin(scheme, netloc)
+        connection = origin.checkout()
         try:
-            pool = self._origins.get(origin)
-            if pool is None:
-                pool = self._origins.setdefault(origin, self._pool.connection_from_url(origin))
-            raw = pool.urlopen(
-                method,
-                slash + path or "/",
-                body=body,
-                headers=all_headers,
-                timeout=self._timeout,
-                redirect=False,
-                retries=False,
-                assert_same_host=False,
-            )
-        except Urllib3Error as exc:
+            if connection.sock is None:
+                _connect(connection, read_timeout=self.timeout)
+            connection.request(method, slash + path or "/", body=body, headers=all_headers)
+            raw = connection.getresponse()
+            data = raw.read()
+        except (OSError, http.client.HTTPException) as exc:
+            connection.close()
             raise TransientTriggerError(
-                f"{method} {_without_query(url)} failed: {type(exc).__name__}: {_reason(exc)}"
+                f"{method} {_without_query(url)} failed: {type(exc).__name__}: {exc}"
             ) from exc
+        if raw.will_close:
+            connection.close()
+        else:
+            origin.checkin(connection)
         return Response(
-            raw.status, raw.data, dict(raw.headers), tuple(raw.headers.getlist("Set-Cookie"))
+            raw.status, data, dict(raw.headers), tuple(raw.headers.get_all("Set-Cookie") or ())
         )
+
+    def close(self) -> None:
+        """Close every idle connection (the next request opens a new one)."""
+        with self._lock:
+            origins = list(self._origins.values())
+        for origin in origins:
+            origin.close()
+
+    def _origin(self, scheme: str, netloc: str) -> _Origin:
+        if scheme not in _DEFAULT_PORTS or not netloc:
+            raise ConfigurationError(f"cannot reach {scheme}://{netloc}: not an http(s) URL")
+        host, port = _host_and_port(netloc, _DEFAULT_PORTS[scheme])
+        with self._lock:
+            key = scheme + "://" + netloc
+            origin = self._origins.get(key)
+            if origin is None:
+                if scheme == "https" and self._tls is None:
+                    # The system's trust store, or SSL_CERT_FILE / SSL_CERT_DIR when set.
+                    self._tls = ssl.create_default_context()
+                origin = _Origin(
+                    host, port, self._connect_timeout, self._maxsize,
+                    self._tls if scheme == "https" else None,
+                )  # fmt: skip
+                self._origins[key] = origin
+            return origin
+
+
+class _Origin:
+    """The idle keep-alive connections to one scheme://host:port, most recently used last."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        connect_timeout: float,
+        maxsize: int,
+        tls: ssl.SSLContext | None,
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._connect_timeout = connect_timeout
+        self._maxsize = maxsize
+        self._tls = tls
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+
+    def checkout(self) -> http.client.HTTPConnection:
+        with self._lock:
+            while self._idle:
+                connection = self._idle.pop()
+                if not _closed_by_peer(connection):
+                    return connection
+                connection.close()
+        if self._tls is not None:
+            return http.client.HTTPSConnection(
+                self._host, self._port, timeout=self._connect_timeout, context=self._tls
+            )
+        return http.client.HTTPConnection(self._host, self._port, timeout=self._connect_timeout)
+
+    def checkin(self, connection: http.client.HTTPConnection) -> None:
+        with self._lock:
+            if len(self._idle) < self._maxsize:
+                self._idle.append(connection)
+                return
+        connection.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
+
+
+def _connect(connection: http.client.HTTPConnection, read_timeout: float) -> None:
+    """Connect within the connect timeout, then wait up to the read timeout for each answer."""
+    connection.connect()
+    if connection.sock is not None:
+        connection.sock.settimeout(read_timeout)
+        # Small requests go out at once rather than waiting on the previous segment's ACK.
+        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:
+    """An idle connection with something to read has been closed (or broken) by the server."""
+    sock = connection.sock
+    if sock is None:
+        return False
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+def _host_and_port(netloc: str, default_port: int) -> tuple[str, int]:
+    host, port = netloc.rsplit("@", 1)[-1], default_port
+    if host.startswith("["):  # an IPv6 literal: [::1]:8080
+        literal, _, rest = host[1:].partition("]")
+        host = literal
+        if rest.startswith(":") and rest[1:]:
+            port = int(rest[1:])
+        return host, port
+    name, colon, number = host.rpartition(":")
+    if colon and number.isdigit():
+        return name, int(number)
+    return host, port
 
 
 def _without_query(url: str) -> str:
     return url.split("?", 1)[0]
-
-
-def _reason(exc: Urllib3Error) -> str:
-    reason = getattr(exc, "reason", None)
-    return str(reason if reason is not None else exc)

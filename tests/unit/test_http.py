@@ -1,0 +1,195 @@
+"""HttpSession against real loopback servers: keep-alive, stale connections, timeouts, TLS."""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from dagtrigger.errors import ConfigurationError, TransientTriggerError
+from dagtrigger.http import HttpSession
+from tests.standins.mwaa_web import server_context, write_tls_files
+
+
+class Recorder(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, idle_timeout: float = 30.0, delay: float = 0.0) -> None:
+        self.client_ports: list[int] = []
+        self.idle_timeout = idle_timeout
+        self.delay = delay
+        self.close_after_answer = False
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    @property
+    def connections(self) -> int:
+        return len(set(self.client_ports))
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: Recorder
+
+    def setup(self) -> None:
+        self.timeout = self.server.idle_timeout  # the server drops connections idle this long
+        super().setup()
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.client_ports.append(self.client_address[1])
+        time.sleep(self.server.delay)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Set-Cookie", "a=1; Path=/")
+        self.send_header("Set-Cookie", "b=2; Path=/")
+        self.send_header("Transfer-Encoding", "chunked")
+        if self.server.close_after_answer:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serving(server: Recorder, tls: ssl.SSLContext | None = None) -> Iterator[Recorder]:
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def post(session: HttpSession, url: str, payload: object = None) -> tuple[int, object]:
+    response = session.request("POST", url + "/api/v2/dags/d/dagRuns", json_body=payload or {})
+    return response.status, response.json()
+
+
+def test_one_connection_carries_every_request() -> None:
+    session = HttpSession(timeout=2.0)
+    with serving(Recorder()) as server:
+        answers = [post(session, server.url, {"n": n}) for n in range(5)]
+        session.close()
+
+    assert answers == [(200, {"n": n}) for n in range(5)]
+    assert server.connections == 1
+
+
+def test_a_connection_the_server_dropped_while_idle_is_replaced_without_an_error() -> None:
+    session = HttpSession(timeout=2.0)
+    with serving(Recorder(idle_timeout=0.2)) as server:
+        first = post(session, server.url)
+        time.sleep(0.6)  # the server has closed the kept-alive connection by now
+        second = post(session, server.url)
+        session.close()
+
+    assert first == second == (200, {})
+    assert server.connections == 2
+
+
+def test_connection_close_from_the_server_is_honoured() -> None:
+    session = HttpSession(timeout=2.0)
+    with serving(Recorder()) as server:
+        server.close_after_answer = True
+        answers = [post(session, server.url) for _ in range(3)]
+
+    assert answers == [(200, {})] * 3
+    assert server.connections == 3
+
+
+def test_a_slow_answer_is_a_transient_error_after_the_read_timeout() -> None:
+    session = HttpSession(timeout=0.3)
+    with serving(Recorder(delay=1.0)) as server:
+        started = time.monotonic()
+        with pytest.raises(
+            TransientTriggerError, match=r"POST http://127\.0\.0\.1:\d+/api.*timed out"
+        ):
+            post(session, server.url)
+        waited = time.monotonic() - started
+
+    assert 0.3 <= waited < 0.9
+
+
+def test_a_refused_connection_is_a_transient_error_naming_the_url() -> None:
+    with serving(Recorder()) as server:
+        url = server.url  # a port that was free a moment ago, now closed
+    with pytest.raises(
+        TransientTriggerError,
+        match=r"POST http://127\.0\.0\.1:\d+/api/v2/dags/d/dagRuns failed: ConnectionRefusedError",
+    ):
+        post(HttpSession(timeout=1.0), url)
+
+
+def test_concurrent_requests_never_share_a_connection() -> None:
+    session = HttpSession(timeout=5.0)
+    results: list[tuple[int, object]] = []
+    lock = threading.Lock()
+
+    def send(worker: int) -> None:
+        for n in range(10):
+            answer = post(session, server.url, {"worker": worker, "n": n})
+            with lock:
+                results.append(answer)
+
+    with serving(Recorder(delay=0.005)) as server:
+        threads = [threading.Thread(target=send, args=(w,)) for w in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        session.close()
+
+    assert sorted(str(r) for r in results) == sorted(
+        str((200, {"worker": w, "n": n})) for w in range(6) for n in range(10)
+    )
+    assert 1 <= server.connections <= 6
+
+
+def test_every_set_cookie_header_is_kept() -> None:
+    session = HttpSession(timeout=2.0)
+    with serving(Recorder()) as server:
+        response = session.request("POST", server.url + "/login", form={"token": "x"})
+        session.close()
+
+    assert response.set_cookies == ("a=1; Path=/", "b=2; Path=/")
+    assert response.body == b"token=x"
+
+
+def test_https_trusts_ssl_cert_file_and_refuses_an_unknown_ca(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = write_tls_files(tmp_path)
+    with serving(Recorder(), tls=server_context(files)) as server:
+        url = server.url.replace("http://", "https://")
+        with pytest.raises(TransientTriggerError, match="CERTIFICATE_VERIFY_FAILED"):
+            post(HttpSession(timeout=2.0), url)
+
+        monkeypatch.setenv("SSL_CERT_FILE", str(files.ca_file))
+        trusting = HttpSession(timeout=2.0)
+        answers = [post(trusting, url, {"n": n}) for n in range(3)]
+        trusting.close()
+
+    assert answers == [(200, {"n": n}) for n in range(3)]
+
+
+def test_a_url_that_is_not_http_is_refused_clearly() -> None:
+    with pytest.raises(
+        ConfigurationError, match=r"cannot reach ftp://example\.com: not an http\(s\) URL"
+    ):
+        HttpSession().request("GET", "ftp://example.com/x")
