@@ -1,21 +1,19 @@
-"""One keep-alive HTTP session per process, on the standard library's http.client.
+"""One keep-alive HTTP session per process: a small pool of HTTP/1.1 connections per origin.
 
-The warm path of a trigger is one POST on a connection kept open since the previous event, so the
-session is a thin pool of http.client connections per origin: nothing is parsed or built per
-request that could be kept. urllib3 (shipped by both clouds' runtimes) is only loaded for SDKs that
-need a pool of theirs (google-auth's token requests).
+The warm path of a trigger is one POST on a connection kept open since the previous event; the
+connections (dagtrigger.http1) write each request in one piece and parse only what framing needs.
+urllib3 (shipped by both clouds' runtimes) is only loaded for SDKs that need a pool of theirs
+(google-auth's token requests).
 """
 
 from __future__ import annotations
 
-import http.client
 import json
+import logging
 import math
-import select
-import socket
 import ssl
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -23,20 +21,53 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from dagtrigger.errors import ConfigurationError, TransientTriggerError
+from dagtrigger.http1 import Connection, ProtocolError
 
 if TYPE_CHECKING:
     import urllib3
 
-_JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+_JSON_HEADERS = {
+    "Content-Type": "application/json",
+    "Accept": "application/json",
+    "Accept-Encoding": "identity",
+    "User-Agent": "dagtrigger",
+}
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_log = logging.getLogger(__name__)
+
+
+class Headers(Mapping[str, str]):
+    """Header fields looked up by name in any case; a repeated field keeps its last value."""
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, fields: Iterable[tuple[str, str]] | Mapping[str, str] = ()) -> None:
+        items = fields.items() if isinstance(fields, Mapping) else fields
+        self._fields = {name.lower(): value for name, value in items}
+
+    def __getitem__(self, name: str) -> str:
+        return self._fields[name.lower()]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __repr__(self) -> str:
+        return f"Headers({self._fields!r})"
 
 
 @dataclass(frozen=True)
 class Response:
     status: int
     body: bytes
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=Headers)
     set_cookies: tuple[str, ...] = ()  # each Set-Cookie header: they cannot be folded into one
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.headers, Headers):
+            object.__setattr__(self, "headers", Headers(self.headers))
 
     def json(self) -> Any:
         """The parsed body, or None when it is empty or not JSON."""
@@ -58,7 +89,7 @@ class Response:
 
     def retry_after(self) -> float | None:
         """Seconds the server asked us to wait (Retry-After as seconds or an HTTP date)."""
-        value = self.headers.get("Retry-After") or self.headers.get("retry-after")
+        value = self.headers.get("Retry-After")
         if not value:
             return None
         try:
@@ -87,7 +118,6 @@ class HttpSession:
 
     def __init__(self, timeout: float = 10.0, maxsize: int = 10) -> None:
         self.timeout = timeout
-        self._connect_timeout = min(timeout, 5.0)
         self._maxsize = maxsize  # idle connections kept per origin
         self._origins: dict[str, _Origin] = {}
         self._lock = threading.Lock()
@@ -129,23 +159,27 @@ class HttpSession:
         origin = self._origins.get(scheme + "://" + netloc) or self._origin(scheme, netloc)
         connection = origin.checkout()
         try:
-            if connection.sock is None:
-                _connect(connection, read_timeout=self.timeout)
-            connection.request(method, slash + path or "/", body=body, headers=all_headers)
-            raw = connection.getresponse()
-            data = raw.read()
-        except (OSError, http.client.HTTPException) as exc:
+            status, fields, data, reusable = connection.request(
+                method, slash + path or "/", all_headers, body
+            )
+        except (OSError, ProtocolError) as exc:
             connection.close()
             raise TransientTriggerError(
                 f"{method} {_without_query(url)} failed: {type(exc).__name__}: {exc}"
             ) from exc
-        if raw.will_close:
+        except ValueError as exc:  # a header value that cannot be sent: the same every time
             connection.close()
-        else:
+            raise ConfigurationError(f"{method} {_without_query(url)}: {exc}") from exc
+        if reusable:
             origin.checkin(connection)
-        return Response(
-            raw.status, data, dict(raw.headers), tuple(raw.headers.get_all("Set-Cookie") or ())
-        )
+        else:
+            connection.close()
+        if _log.isEnabledFor(logging.DEBUG):  # never headers or bodies: they carry credentials
+            _log.debug(
+                "%s %s answered %d (%d bytes)", method, _without_query(url), status, len(data)
+            )
+        cookies = tuple(value for name, value in fields if name.lower() == "set-cookie")
+        return Response(status, data, Headers(fields), cookies)
 
     def close(self) -> None:
         """Close every idle connection (the next request opens a new one)."""
@@ -157,7 +191,6 @@ class HttpSession:
     def _origin(self, scheme: str, netloc: str) -> _Origin:
         if scheme not in _DEFAULT_PORTS or not netloc:
             raise ConfigurationError(f"cannot reach {scheme}://{netloc}: not an http(s) URL")
-        host, port = _host_and_port(netloc, _DEFAULT_PORTS[scheme])
         with self._lock:
             key = scheme + "://" + netloc
             origin = self._origins.get(key)
@@ -166,7 +199,7 @@ class HttpSession:
                     # The system's trust store, or SSL_CERT_FILE / SSL_CERT_DIR when set.
                     self._tls = ssl.create_default_context()
                 origin = _Origin(
-                    host, port, self._connect_timeout, self._maxsize,
+                    netloc, _DEFAULT_PORTS[scheme], self.timeout, self._maxsize,
                     self._tls if scheme == "https" else None,
                 )  # fmt: skip
                 self._origins[key] = origin
@@ -177,35 +210,31 @@ class _Origin:
     """The idle keep-alive connections to one scheme://host:port, most recently used last."""
 
     def __init__(
-        self,
-        host: str,
-        port: int,
-        connect_timeout: float,
-        maxsize: int,
+        self, netloc: str, default_port: int, timeout: float, maxsize: int,
         tls: ssl.SSLContext | None,
-    ) -> None:
-        self._host = host
-        self._port = port
-        self._connect_timeout = connect_timeout
-        self._maxsize = maxsize
+    ) -> None:  # fmt: skip
+        self._host_header = netloc.rsplit("@", 1)[-1]
+        self._host, self._port = _host_and_port(self._host_header, default_port)
+        self._timeout = timeout
         self._tls = tls
-        self._idle: list[http.client.HTTPConnection] = []
+        self._maxsize = maxsize
+        self._idle: list[Connection] = []
         self._lock = threading.Lock()
 
-    def checkout(self) -> http.client.HTTPConnection:
+    def checkout(self) -> Connection:
         with self._lock:
             while self._idle:
                 connection = self._idle.pop()
-                if not _closed_by_peer(connection):
+                if not connection.closed_by_peer():
                     return connection
                 connection.close()
-        if self._tls is not None:
-            return http.client.HTTPSConnection(
-                self._host, self._port, timeout=self._connect_timeout, context=self._tls
-            )
-        return http.client.HTTPConnection(self._host, self._port, timeout=self._connect_timeout)
+        _log.debug("opening a connection to %s:%d", self._host, self._port)
+        return Connection(
+            self._host, self._port, self._host_header,
+            connect_timeout=min(self._timeout, 5.0), read_timeout=self._timeout, tls=self._tls,
+        )  # fmt: skip
 
-    def checkin(self, connection: http.client.HTTPConnection) -> None:
+    def checkin(self, connection: Connection) -> None:
         with self._lock:
             if len(self._idle) < self._maxsize:
                 self._idle.append(connection)
@@ -219,27 +248,8 @@ class _Origin:
             connection.close()
 
 
-def _connect(connection: http.client.HTTPConnection, read_timeout: float) -> None:
-    """Connect within the connect timeout, then wait up to the read timeout for each answer."""
-    connection.connect()
-    if connection.sock is not None:
-        connection.sock.settimeout(read_timeout)
-        # Small requests go out at once rather than waiting on the previous segment's ACK.
-        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:
-    """An idle connection with something to read has been closed (or broken) by the server."""
-    sock = connection.sock
-    if sock is None:
-        return False
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    return bool(poller.poll(0))
-
-
-def _host_and_port(netloc: str, default_port: int) -> tuple[str, int]:
-    host, port = netloc.rsplit("@", 1)[-1], default_port
+def _host_and_port(host_header: str, default_port: int) -> tuple[str, int]:
+    host, port = host_header, default_port
     if host.startswith("["):  # an IPv6 literal: [::1]:8080
         literal, _, rest = host[1:].partition("]")
         host = literal

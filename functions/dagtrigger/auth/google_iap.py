@@ -80,7 +80,7 @@ def discover_iap_client_id(base_url: str, session: HttpSession) -> str:
     response = session.request("GET", base_url + "/")
     if response.status >= 500 or response.status == 429:
         raise TransientTriggerError(f"{base_url} answered {response.status} while looking for IAP")
-    location = response.headers.get("Location") or response.headers.get("location") or ""
+    location = response.headers.get("Location", "")
     client_ids = parse_qs(urlsplit(location).query).get("client_id")
     if response.status in (301, 302, 303, 307) and client_ids:
         return client_ids[0]

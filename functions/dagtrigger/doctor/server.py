@@ -114,7 +114,7 @@ def check_reachable(ctx: Context) -> Outcome:
         return fail(_connection_problem(exc, host, port), _unreachable_fix(ctx, base_url))
     security = "TLS verified" if parts.scheme == "https" else "plain HTTP, no TLS"
     front = ""
-    location = response.headers.get("Location") or response.headers.get("location") or ""
+    location = response.headers.get("Location", "")
     client_ids = parse_qs(urlsplit(location).query).get("client_id")
     if response.status in (301, 302, 303, 307) and client_ids and "google" in location:
         ctx.iap_client_id_seen = client_ids[0]
