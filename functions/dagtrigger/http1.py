@@ -116,7 +116,8 @@ def _read_response(
             continue
         break
     fields = {name.lower(): value for name, value in headers}
-    tokens = {t.strip().lower() for t in fields.get("connection", "").split(",")}
+    connection = fields.get("connection")
+    tokens = {t.strip().lower() for t in connection.split(",")} if connection else set()
     reusable = "close" not in tokens and (version != "HTTP/1.0" or "keep-alive" in tokens)
     if method == "HEAD" or status in _NO_BODY_STATUSES:
         body = b""

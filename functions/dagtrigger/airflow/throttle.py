@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 MIN_RATE = 0.5  # requests/s: never slower than this, however often the server throttles
 _DECREASE = 0.5
@@ -37,13 +36,11 @@ class Throttle:
         self._refilled = clock()
         self._not_before = 0.0  # Retry-After: nobody starts before this
         self._sleep = sleep
+        self._slot = _Slot(self._in_flight, self._wait_for_turn)  # one object: it holds no state
 
-    @contextmanager
-    def slot(self) -> Iterator[None]:
+    def slot(self) -> _Slot:
         """Hold one of the in-flight places, starting no sooner than the pace allows."""
-        with self._in_flight:
-            self._wait_for_turn()
-            yield
+        return self._slot
 
     def throttled(self, retry_after: float | None) -> None:
         """The server answered 429: slow down, and let nobody start before Retry-After."""
@@ -83,3 +80,24 @@ class Throttle:
             self._tokens -= 1.0
         if start > now:
             self._sleep(start - now)
+
+
+class _Slot:
+    """`with throttle.slot():` as a plain class: it runs once per request on the warm path."""
+
+    __slots__ = ("_in_flight", "_wait_for_turn")
+
+    def __init__(self, in_flight: threading.BoundedSemaphore, wait: Callable[[], None]) -> None:
+        self._in_flight = in_flight
+        self._wait_for_turn = wait
+
+    def __enter__(self) -> None:
+        self._in_flight.acquire()
+        try:
+            self._wait_for_turn()
+        except BaseException:
+            self._in_flight.release()
+            raise
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._in_flight.release()
