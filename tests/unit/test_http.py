@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +18,8 @@ import pytest
 from dagtrigger.errors import ConfigurationError, TransientTriggerError
 from dagtrigger.http import HttpSession
 from tests.standins.mwaa_web import server_context, write_tls_files
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 class Recorder(ThreadingHTTPServer):
@@ -193,3 +198,42 @@ def test_a_url_that_is_not_http_is_refused_clearly() -> None:
         ConfigurationError, match=r"cannot reach ftp://example\.com: not an http\(s\) URL"
     ):
         HttpSession().request("GET", "ftp://example.com/x")
+
+
+def test_a_trigger_over_basic_auth_loads_no_third_party_module() -> None:
+    """The core's warm path needs the standard library alone (SDKs are for the cloud adapters)."""
+    probe = """
+import sys
+before = set(sys.modules)  # namespace packages a site .pth file loads are nobody's choice
+import json, os, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class Airflow(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        run = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = json.dumps({"dag_run_id": run["dag_run_id"], "state": "queued"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Airflow)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+os.environ.update(AIRFLOW_URL=f"http://127.0.0.1:{server.server_address[1]}", AIRFLOW_API_VERSION="v2",
+                  AIRFLOW_AUTH="basic", AIRFLOW_USERNAME="u", AIRFLOW_PASSWORD="p", DAG_ID="d")
+sys.path.insert(0, "functions")
+from dagtrigger import runtime
+event = json.load(open("tests/events/gcs_legacy_finalize.json"))
+report = runtime.get_dispatcher().handle(event)
+server.shutdown()
+third_party = ("urllib3", "requests", "google", "boto3", "botocore", "functions_framework")
+print(json.dumps({"created": report.count("created"),
+                  "loaded": sorted(m for m in set(sys.modules) - before if m.split(".")[0] in third_party)}))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+    assert json.loads(out) == {"created": 1, "loaded": []}

@@ -93,6 +93,7 @@ class AirflowClient:
         self.throttle = throttle or Throttle(rate=None, concurrency=DEFAULT_CONCURRENCY)
         self._api_version = api_version
         self._lock = threading.Lock()
+        self._trigger_paths: dict[tuple[str, str], str] = {}  # (API version, DAG id): its dagRuns
 
     @property
     def api_version(self) -> str:
@@ -117,9 +118,12 @@ class AirflowClient:
     ) -> TriggerResult:
         """Create the run, or confirm it already exists; raises the classified error otherwise."""
         version = self.api_version
-        path = f"{_PREFIX[version]}/dags/{quote(dag_id, safe='')}/" + (
-            "dag_runs" if version == "experimental" else "dagRuns"
-        )
+        path = self._trigger_paths.get((version, dag_id))
+        if path is None:
+            path = f"{_PREFIX[version]}/dags/{quote(dag_id, safe='')}/" + (
+                "dag_runs" if version == "experimental" else "dagRuns"
+            )
+            self._trigger_paths[(version, dag_id)] = path
         body = _trigger_body(version, dag_run_id, conf, note)
         attempts = 0
         uncertain = False  # an earlier attempt may have created the run without our hearing back

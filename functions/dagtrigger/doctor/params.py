@@ -8,7 +8,7 @@ missing default reads as null.
 
 This is a small validator for the JSON Schema keywords DAG params use, not a full one: a keyword
 or format it does not know is reported as not checked, never passed silently. No dependency: the
-core ships with urllib3 alone.
+core needs nothing beyond the standard library.
 """
 
 from __future__ import annotations
