@@ -13,7 +13,9 @@ Cloud Functions variants (all POST to the canned-200 stub; the stub ignores the 
 - `dispatcher`: `Dispatcher.handle` alone (no platform envelope, no log line);
 - `floor`: one http.client connection kept alive, a prebuilt body per event (the JSON dagtrigger
   sends for it) and prebuilt headers with a token fetched before timing;
-- `floor-urllib3`: the same through urllib3's HTTPConnectionPool (dagtrigger's HTTP library);
+- `floor-urllib3`: the same through urllib3's HTTPConnectionPool (what requests and boto3 use);
+- `raw-socket`: below any client: the prebuilt request bytes written in one send on a kept-open
+  socket and the answer read up to its Content-Length, nothing parsed (what the exchange costs);
 - `http-layer`: dagtrigger's HttpSession alone posting the planned body (where the time goes);
 - `plan`: Dispatcher.plan alone: normalise, route, run id, no network (where the time goes);
 - `sample`: Google's Composer 2 sample as written (new AuthorizedSession per event, the module's
@@ -200,6 +202,7 @@ def _count_per_event(
 
 def gcf_worker(config: dict[str, Any]) -> dict[str, Any]:
     import http.client
+    import socket
 
     import google.auth
     import urllib3
@@ -238,6 +241,9 @@ def gcf_worker(config: dict[str, Any]) -> dict[str, Any]:
     }
     host = stub_url.removeprefix("http://")
     connection = http.client.HTTPConnection(host, timeout=10)
+    stub_host, stub_port = host.rsplit(":", 1)
+    raw_socket = socket.create_connection((stub_host, int(stub_port)), timeout=10)
+    raw_socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     pool = urllib3.HTTPConnectionPool(*host.split(":"), maxsize=1, retries=False)
 
     def floor(body: bytes) -> None:
@@ -246,6 +252,23 @@ def gcf_worker(config: dict[str, Any]) -> dict[str, Any]:
         answer.read()
         if answer.status != 200:
             raise RuntimeError(f"stub answered {answer.status}")
+
+    def request_bytes(body: bytes) -> bytes:
+        head = [f"POST {path} HTTP/1.1", f"Host: {host}"]
+        head += [f"{name}: {value}" for name, value in headers.items()]
+        head.append(f"Content-Length: {len(body)}")
+        return "\r\n".join(head).encode() + b"\r\n\r\n" + body
+
+    def raw_exchange(message: bytes) -> None:
+        raw_socket.sendall(message)
+        answer = b""
+        while (end := answer.find(b"\r\n\r\n")) < 0:
+            answer += raw_socket.recv(65536)
+        length = int(answer[:end].lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+        while len(answer) < end + 4 + length:
+            answer += raw_socket.recv(65536)
+        if not answer.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(f"stub answered {answer[:40]!r}")
 
     def floor_urllib3(body: bytes) -> None:
         answer = pool.urlopen("POST", path, body=body, headers=headers, redirect=False)
@@ -282,6 +305,9 @@ def gcf_worker(config: dict[str, Any]) -> dict[str, Any]:
             "plan": _feeder(gcs.many(per_variant), dispatcher.plan),
             "floor": _feeder([floor_body(e) for e in gcs.many(per_variant)], floor),
             "floor-urllib3": _feeder([floor_body(e) for e in gcs.many(per_variant)], floor_urllib3),
+            "raw-socket": _feeder(
+                [request_bytes(floor_body(e)) for e in gcs.many(per_variant)], raw_exchange
+            ),
         },
         rounds,
         batch,

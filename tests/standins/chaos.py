@@ -42,6 +42,7 @@ class ChaosProxy:
         self.slow_seconds = slow_seconds
         self.injected: Counter[str] = Counter()
         self.forwarded = 0
+        self.api_requests = 0  # every request under /api/, each a draw for a fault
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -68,6 +69,7 @@ class ChaosProxy:
         if not path.startswith("/api/"):
             return None
         with self._lock:
+            self.api_requests += 1
             draw = self._random.random()
             for fault, rate in self.fault_rates.items():
                 if draw < rate:
