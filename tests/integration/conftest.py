@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from types import FrameType
 
 import pytest
 
@@ -21,11 +23,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("chaos") is not None)
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @pytest.fixture(scope="session")
 def airflow_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, LocalAirflow]]:
     servers = {
         major: LocalAirflow(major, tmp_path_factory.mktemp(f"airflow{major}")) for major in VERSIONS
     }
+    # A run stopped with SIGTERM (a CI timeout, `timeout`, `kill`) unwinds like Ctrl-C, so the
+    # servers below are stopped: they run in sessions of their own and would outlive pytest.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         with ThreadPoolExecutor(len(servers)) as pool:
             for started in [
@@ -36,6 +45,7 @@ def airflow_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
     finally:
         for server in servers.values():
             server.stop()
+        signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(params=sorted(VERSIONS), ids=lambda major: f"airflow{major}")
