@@ -13,22 +13,9 @@ from typing import Any
 
 import pytest
 
-from dagtrigger.cli import main
+from tests.unit.conftest import Result
 from tests.unit.stub_airflow import Reply, StubAirflow, closed_port_url
 
-CONTRACT = (
-    "DAG_ID",
-    "AIRFLOW_URL",
-    "AIRFLOW_AUTH",
-    "AIRFLOW_USERNAME",
-    "AIRFLOW_PASSWORD",
-    "AIRFLOW_TOKEN",
-    "AIRFLOW_API_VERSION",
-    "DAGTRIGGER_ROUTES",
-    "AIRFLOW_TIMEOUT",
-    "DAGTRIGGER_DEADLINE",
-    "DAGTRIGGER_ROUTES_TTL",
-)
 GCS_EVENT: dict[str, Any] = {
     "specversion": "1.0",
     "type": "google.cloud.storage.object.v1.finalized",
@@ -48,26 +35,8 @@ S3_TEST_EVENT = {
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.~:+-]+$")
 V2_RUNS = "/api/v2/dags/etl/dagRuns"
 
-Result = tuple[int, list[str], list[str]]  # exit code, stdout lines, stderr lines
 
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in CONTRACT:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
-    def run(*argv: str) -> Result:
-        try:
-            code = main(list(argv))
-        except SystemExit as exit_:
-            code = int(exit_.code or 0)
-        out, err = capsys.readouterr()
-        return code, out.splitlines(), err.splitlines()
-
-    return run
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 @pytest.fixture

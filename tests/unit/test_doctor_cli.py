@@ -9,32 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from dagtrigger.cli import main
+from tests.unit.conftest import Result
 from tests.unit.stub_airflow import Reply, StubAirflow
 
-Result = tuple[int, list[str], list[str]]
-_CLEARED = ("AIRFLOW_URL", "AIRFLOW_AUTH", "AIRFLOW_USERNAME", "AIRFLOW_PASSWORD", "AIRFLOW_TOKEN",
-            "AIRFLOW_API_VERSION", "DAG_ID", "DAGTRIGGER_ROUTES", "COMPOSER_ENVIRONMENT",
-            "MWAA_ENVIRONMENT", "IAP_CLIENT_ID", "AIRFLOW_SECRET_ARN")  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in _CLEARED:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
-    def run(*argv: str) -> Result:
-        try:
-            code = main(list(argv))
-        except SystemExit as exit_:
-            code = int(exit_.code or 0)
-        out, err = capsys.readouterr()
-        return code, out.splitlines(), err.splitlines()
-
-    return run
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 @pytest.fixture
