@@ -161,6 +161,27 @@ def test_the_cap_is_the_setting_and_a_larger_one_admits_the_message() -> None:
     assert len(plan.runs[0].conf["data"]["rows"]) == 10 * 1024 * 1024
 
 
+@pytest.mark.parametrize(
+    ("attribute", "shown"),
+    [("\n", "'\\n'"), ('a"b', "'a\"b'"), ("x" * 300, "'xxx"), ("trace-id", "trace-id")],
+)
+def test_a_message_attribute_named_with_any_text_is_named_on_one_line(
+    attribute: str, shown: str
+) -> None:
+    record = {
+        "eventSource": "aws:sqs",
+        "messageId": "m1",
+        "body": "{}",
+        "messageAttributes": {attribute: {"dataType": "String"}},
+    }
+
+    (kind, message), _ = classify({"Records": [record]})
+
+    assert kind == "rejected"
+    assert f"messageAttributes.{shown}" in message, message
+    assert "\n" not in message and len(message) < MAX_MESSAGE
+
+
 def test_hostile_names_keep_their_bytes_and_get_distinct_safe_run_ids() -> None:
     accepted = [n for n in NAMES if CORPUS[n].name is not None]
     run_ids = set()

@@ -34,6 +34,8 @@ _KINDS: tuple[tuple[type | tuple[type, ...], str], ...] = (
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,20}")  # int64 fits in 19 digits; stay clear of int() limits
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _QUOTE_LIMIT = 80
+# A key shown bare in a field path; any other (a newline, a quote, a very long name) is quoted.
+_PLAIN_KEY = re.compile(r"[\w.:@$-]{1,60}", re.ASCII)
 
 
 def kind_of(value: Any) -> str:
@@ -161,8 +163,9 @@ class Fields:
         return cls(value, where)
 
     def name(self, key: str) -> str:
-        """The dotted path of `key` in the event."""
-        return f"{self.path}.{key}" if self.path else key
+        """The dotted path of `key` in the event, on one line whatever the key holds."""
+        shown = key if _PLAIN_KEY.fullmatch(key) else quote(key)
+        return f"{self.path}.{shown}" if self.path else shown
 
     def missing(self, key: str) -> EventError:
         """The error for a required field that is absent."""
