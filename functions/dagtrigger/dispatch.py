@@ -20,7 +20,7 @@ from dagtrigger.routing import Router
 from dagtrigger.run_id import build_dag_run_id
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlannedRun:
     dag_id: str
     dag_run_id: str
@@ -32,7 +32,7 @@ class PlannedRun:
         return {"dag_id": self.dag_id, "dag_run_id": self.dag_run_id, "conf": dict(self.conf)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Plan:
     runs: tuple[PlannedRun, ...] = ()
     ignored: tuple[str, ...] = ()  # why parts of the payload, or whole events, start no run
@@ -40,7 +40,7 @@ class Plan:
     route_errors: tuple[RouteError, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RunOutcome:
     run: PlannedRun
     outcome: str  # "created", "duplicate" or "failed"
@@ -49,7 +49,7 @@ class RunOutcome:
     attempts: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Report:
     plan: Plan
     outcomes: tuple[RunOutcome, ...]
@@ -70,6 +70,8 @@ class Report:
 
 
 DEFAULT_MAX_CONF_BYTES = 64 * 1024
+# Strict JSON Airflow can store: NaN/Infinity raise, and encoding raises on lone surrogates.
+_STRICT_JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
 
 
 def plan_events(
@@ -95,13 +97,8 @@ def plan_events(
             ignored.append(routing.ignored)
         run_id = build_dag_run_id(event)
         for trigger in routing.triggers:
-            try:  # strict JSON Airflow can store, or a refusal now rather than a 500 retried forever
-                # One pass: NaN/Infinity raise, and encoding raises on lone surrogates.
-                size = len(
-                    json.dumps(
-                        trigger.conf, separators=(",", ":"), allow_nan=False, ensure_ascii=False
-                    ).encode()
-                )
+            try:  # a refusal now rather than a 500 retried forever
+                size = len(_STRICT_JSON.encode(trigger.conf).encode())
             except (ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
                 route_errors.append(
                     RouteError(

@@ -33,6 +33,7 @@ _JSON_HEADERS = {
     "User-Agent": "dagtrigger",
 }
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))  # json.dumps would build one per call
 _log = logging.getLogger(__name__)
 
 
@@ -44,6 +45,13 @@ class Headers(Mapping[str, str]):
     def __init__(self, fields: Iterable[tuple[str, str]] | Mapping[str, str] = ()) -> None:
         items = fields.items() if isinstance(fields, Mapping) else fields
         self._fields = {name.lower(): value for name, value in items}
+
+    @classmethod
+    def lowered(cls, fields: dict[str, str]) -> Headers:
+        """Headers over `fields`, whose names are lower-case already (taken, not copied)."""
+        headers = cls.__new__(cls)
+        headers._fields = fields
+        return headers
 
     def __getitem__(self, name: str) -> str:
         return self._fields[name.lower()]
@@ -58,7 +66,7 @@ class Headers(Mapping[str, str]):
         return f"Headers({self._fields!r})"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Response:
     status: int
     body: bytes
@@ -148,7 +156,7 @@ class HttpSession:
         all_headers: dict[str, str] = dict(_JSON_HEADERS)
         body: bytes | None = None
         if json_body is not None:
-            body = json.dumps(json_body, separators=(",", ":")).encode()
+            body = _COMPACT_JSON.encode(json_body).encode()
         elif form is not None:
             body = urlencode(form).encode()
             all_headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -159,9 +167,7 @@ class HttpSession:
         origin = self._origins.get(scheme + "://" + netloc) or self._origin(scheme, netloc)
         connection = origin.checkout()
         try:
-            status, fields, data, reusable = connection.request(
-                method, slash + path or "/", all_headers, body
-            )
+            answer = connection.request(method, slash + path or "/", all_headers, body)
         except (OSError, ProtocolError) as exc:
             connection.close()
             raise TransientTriggerError(
@@ -170,16 +176,18 @@ class HttpSession:
         except ValueError as exc:  # a header value that cannot be sent: the same every time
             connection.close()
             raise ConfigurationError(f"{method} {_without_query(url)}: {exc}") from exc
-        if reusable:
+        if answer.reusable:
             origin.checkin(connection)
         else:
             connection.close()
         if _log.isEnabledFor(logging.DEBUG):  # never headers or bodies: they carry credentials
             _log.debug(
-                "%s %s answered %d (%d bytes)", method, _without_query(url), status, len(data)
-            )
-        cookies = tuple(value for name, value in fields if name.lower() == "set-cookie")
-        return Response(status, data, Headers(fields), cookies)
+                "%s %s answered %d (%d bytes)",
+                method, _without_query(url), answer.status, len(answer.body),
+            )  # fmt: skip
+        return Response(
+            answer.status, answer.body, Headers.lowered(answer.fields), answer.set_cookies
+        )
 
     def close(self) -> None:
         """Close every idle connection (the next request opens a new one)."""

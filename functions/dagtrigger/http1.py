@@ -10,10 +10,12 @@ Anything it cannot frame safely is a ProtocolError, and the connection is not re
 
 from __future__ import annotations
 
+import functools
 import re
 import select
 import socket
 import ssl
+from typing import NamedTuple
 
 MAX_HEAD_BYTES = 64 * 1024  # status line and headers of one answer
 MAX_BODY_BYTES = 32 * 1024 * 1024  # Airflow's answers to these calls are a few KB
@@ -53,13 +55,17 @@ class Connection:
 
     def request(
         self, method: str, target: str, headers: dict[str, str], body: bytes | None
-    ) -> tuple[int, list[tuple[str, str]], bytes, bool]:
-        """Send one request; (status, headers, body, reusable) of its answer.
+    ) -> Answer:
+        """Send one request and read its answer.
 
-        Raises OSError for connection trouble and ProtocolError for an unreadable answer; the
-        connection must be closed after either.
+        Raises OSError for connection trouble, ProtocolError for an unreadable answer (the
+        connection must be closed after either), and ValueError for a request that must not be
+        sent (nothing was sent).
         """
-        message = _request_bytes(method, target, self.host_header, headers, body)
+        message = _request_head(method, target, self.host_header, tuple(headers.items()))
+        if body is not None or method in ("POST", "PUT", "PATCH"):
+            message += b"Content-Length: %d\r\n" % len(body or b"")
+        message += b"\r\n" + (body or b"")
         sock = self._sock if self._sock is not None else self._connect()
         sock.sendall(message)
         return _read_response(sock, method)
@@ -92,30 +98,37 @@ class Connection:
         return sock
 
 
-def _request_bytes(
-    method: str, target: str, host_header: str, headers: dict[str, str], body: bytes | None
+class Answer(NamedTuple):
+    status: int
+    fields: dict[str, str]  # by lower-case name; a repeated field keeps its last value
+    set_cookies: tuple[str, ...]  # every Set-Cookie field: they cannot be folded into one
+    body: bytes
+    reusable: bool  # the connection may carry another request
+
+
+# The same few heads go out for every event (same method, path and credentials), so each is
+# checked and encoded once: the cache holds the latest ones, a renewed token brings a new one.
+@functools.lru_cache(maxsize=32)
+def _request_head(
+    method: str, target: str, host_header: str, fields: tuple[tuple[str, str], ...]
 ) -> bytes:
-    if " " in target or _NOT_SENDABLE.search("".join([target, *headers, *headers.values()])):
+    """The request line and header fields, each line ending in CRLF (the blank line not yet)."""
+    if " " in target or _NOT_SENDABLE.search("".join([target, *(n + v for n, v in fields)])):
         # A CR or LF would let a value smuggle in headers of its own (request splitting).
         raise ValueError(f"refusing to send a control character or space in {method} {target!r}")
     lines = [f"{method} {target} HTTP/1.1", f"Host: {host_header}"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
-    if body is not None or method in ("POST", "PUT", "PATCH"):
-        lines.append(f"Content-Length: {len(body or b'')}")
-    return "\r\n".join(lines).encode("latin-1") + b"\r\n\r\n" + (body or b"")
+    lines += [f"{name}: {value}" for name, value in fields]
+    return ("\r\n".join(lines) + "\r\n").encode("latin-1")
 
 
-def _read_response(
-    sock: socket.socket, method: str
-) -> tuple[int, list[tuple[str, str]], bytes, bool]:
+def _read_response(sock: socket.socket, method: str) -> Answer:
     buffer = b""
     while True:
         head, buffer = _read_head(sock, buffer)
-        version, status, headers = _parse_head(head)
+        version, status, fields, cookies = _parse_head(head)
         if 100 <= status < 200:  # informational (100 Continue, 103 Early Hints): the answer follows
             continue
         break
-    fields = {name.lower(): value for name, value in headers}
     connection = fields.get("connection")
     tokens = {t.strip().lower() for t in connection.split(",")} if connection else set()
     reusable = "close" not in tokens and (version != "HTTP/1.0" or "keep-alive" in tokens)
@@ -134,7 +147,7 @@ def _read_response(
         body, buffer, reusable = _read_to_close(sock, buffer), b"", False
     if buffer:  # bytes nobody asked for: the framing cannot be trusted for the next answer
         reusable = False
-    return status, headers, body, reusable
+    return Answer(status, fields, tuple(cookies), body, reusable)
 
 
 def _receive(sock: socket.socket, buffer: bytes, limit: int, what: str) -> bytes:
@@ -154,19 +167,24 @@ def _read_head(sock: socket.socket, buffer: bytes) -> tuple[bytes, bytes]:
     return buffer[:end], buffer[end + 4 :]
 
 
-def _parse_head(head: bytes) -> tuple[str, int, list[tuple[str, str]]]:
+def _parse_head(head: bytes) -> tuple[str, int, dict[str, str], list[str]]:
+    """Version, status, fields by lower-case name, and the Set-Cookie values in order."""
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
     version, _, rest = status_line.partition(" ")
     code = rest[:3]
     if not version.startswith("HTTP/1.") or len(code) != 3 or not code.isdigit():
         raise ProtocolError(f"not an HTTP/1.x status line: {status_line[:100]!r}")
-    headers: list[tuple[str, str]] = []
+    fields: dict[str, str] = {}
+    cookies: list[str] = []
     for line in header_lines:
         name, colon, value = line.partition(":")
         if not colon or not name or name != name.strip():
             raise ProtocolError(f"malformed header line {line[:100]!r}")
-        headers.append((name, value.strip()))
-    return version, int(code), headers
+        name, value = name.lower(), value.strip()
+        if name == "set-cookie":
+            cookies.append(value)
+        fields[name] = value
+    return version, int(code), fields, cookies
 
 
 def _read_exactly(sock: socket.socket, buffer: bytes, length: int) -> tuple[bytes, bytes]:

@@ -68,7 +68,7 @@ def _every_default_conf_field() -> frozenset[str]:
 DEFAULT_CONF_FIELDS = _every_default_conf_field()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlannedTrigger:
     """One DAG run to create for one event."""
 
@@ -78,7 +78,7 @@ class PlannedTrigger:
     event: Event
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Routing:
     """What to do with one event: the runs to create, or why there are none."""
 
@@ -91,7 +91,7 @@ Matcher = Callable[[Event], bool]
 _NO_CONF = ObjectNode(())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _TextMatcher:
     """Accepts an event when the text `pick` reads from it passes `test`; no text, no match."""
 
@@ -103,7 +103,7 @@ class _TextMatcher:
         return text is not None and bool(self.test(text))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _AttributeMatcher:
     """Accepts a message event whose attributes include every key, each matching its globs."""
 
@@ -119,7 +119,7 @@ class _AttributeMatcher:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Route:
     """A compiled rule: matchers that must all accept an event, and the run it then plans."""
 
@@ -231,7 +231,7 @@ def check_dag_id(dag_id: object, where: str) -> str:
 # --- Loading: everything below turns one parsed rule into a Route or a ConfigurationError.
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Rule:
     """Where a rule came from, for error messages."""
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 
+from dagtrigger.platforms import cloud_functions
 from dagtrigger.platforms.cloud_functions import CloudLoggingFormatter
+from dagtrigger.platforms.report import LogLine
 
 
 def _format(level: int, message: str, **fields: object) -> dict[str, object]:
@@ -43,3 +46,25 @@ def test_errors_are_error_severity_and_unset_fields_are_left_out() -> None:
 def test_unknown_record_attributes_never_reach_the_log() -> None:
     entry = _format(logging.INFO, "x", password="hunter2", authorization="Bearer abc")
     assert "hunter2" not in json.dumps(entry) and "Bearer" not in json.dumps(entry)
+
+
+def test_an_event_line_is_written_as_the_formatter_writes_records() -> None:
+    fields = {"event_id": "e3", "dag_id": "d", "dag_run_id": "r", "outcome": "created"}
+    stream = io.StringIO()
+    handler = cloud_functions.configure_logging()
+    previous = handler.setStream(stream)
+    logger = cloud_functions.logger
+    try:
+        cloud_functions._log(LogLine(logging.INFO, "created run r of DAG d", fields))
+        logger.setLevel(logging.WARNING)
+        cloud_functions._log(LogLine(logging.INFO, "not written at WARNING", fields))
+        cloud_functions._log(LogLine(logging.ERROR, "failed to start DAG d", fields))
+    finally:
+        logger.setLevel(logging.INFO)
+        handler.setStream(previous)
+
+    written = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert written == [
+        _format(logging.INFO, "created run r of DAG d", **fields),
+        _format(logging.ERROR, "failed to start DAG d", **fields),
+    ]

@@ -90,11 +90,35 @@ def test_the_request_is_one_well_formed_message(connect) -> None:
     )
     server.join()
 
-    assert answer == (200, [("Content-Length", "2")], b"{}", True)
+    assert answer == (200, {"content-length": "2"}, (), b"{}", True)
     assert server.requests == [
         b"POST /api/v2/x HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
         b'Content-Length: 7\r\n\r\n{"a":1}' % server.port
     ]
+
+
+def test_fields_by_lower_case_name_and_every_set_cookie_in_order(connect) -> None:
+    server = ScriptedServer(
+        [[b"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nX-Thing:  v \r\nset-cookie: b=2\r\n"
+          b"Content-Length: 0\r\n\r\n"]]
+    )  # fmt: skip
+    answer = connect(server).request("GET", "/", {}, None)
+    server.join()
+
+    assert answer.set_cookies == ("a=1", "b=2")
+    assert answer.fields == {"set-cookie": "b=2", "x-thing": "v", "content-length": "0"}
+
+
+def test_each_request_carries_its_own_header_values(connect) -> None:
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    server = ScriptedServer([[ok], [ok], [ok]])
+    connection = connect(server)
+    for token in ("one", "two", "one"):
+        connection.request("POST", "/runs", {"Authorization": f"Bearer {token}"}, b"{}")
+    server.join()
+
+    sent = [r.split(b"Authorization: ", 1)[1].split(b"\r\n", 1)[0] for r in server.requests]
+    assert sent == [b"Bearer one", b"Bearer two", b"Bearer one"]
 
 
 def test_a_body_split_across_reads_and_a_second_answer_on_the_same_connection(connect) -> None:
@@ -109,8 +133,8 @@ def test_a_body_split_across_reads_and_a_second_answer_on_the_same_connection(co
     second = connection.request("GET", "/b", {}, None)
     server.join()
 
-    assert first[::2] == (201, b"hello world")
-    assert second[::2] == (200, b"")
+    assert (first.status, first.body) == (201, b"hello world")
+    assert (second.status, second.body) == (200, b"")
     assert server.requests[1].startswith(b"GET /b HTTP/1.1\r\n")
     assert b"Content-Length" not in server.requests[1]
 
@@ -128,8 +152,8 @@ def test_chunked_with_extensions_and_trailers(connect) -> None:
     second = connection.request("GET", "/", {}, None)
     server.join()
 
-    assert (first[2], first[3]) == (b"hello world", True)
-    assert (second[2], second[3]) == (b"", True)
+    assert (first.body, first.reusable) == (b"hello world", True)
+    assert (second.body, second.reusable) == (b"", True)
 
 
 def test_informational_answers_are_skipped(connect) -> None:
@@ -139,7 +163,7 @@ def test_informational_answers_are_skipped(connect) -> None:
     answer = connect(server).request("POST", "/", {}, b"x")
     server.join()
 
-    assert answer[::2] == (200, b"ok")
+    assert (answer.status, answer.body) == (200, b"ok")
 
 
 @pytest.mark.parametrize(
@@ -153,7 +177,7 @@ def test_informational_answers_are_skipped(connect) -> None:
 )
 def test_answers_after_which_the_connection_is_not_reused(connect, head: bytes) -> None:
     server = ScriptedServer([[head + (b"{}" if head.endswith(b"\r\n\r\n") else b"")]])
-    status, _, body, reusable = connect(server).request("GET", "/", {}, None)
+    status, _, _, body, reusable = connect(server).request("GET", "/", {}, None)
     server.join()
 
     assert (status, body, reusable) == (200, b"{}", False)
@@ -161,7 +185,7 @@ def test_answers_after_which_the_connection_is_not_reused(connect, head: bytes) 
 
 def test_a_body_delimited_by_closing_the_connection(connect) -> None:
     server = ScriptedServer([[b"HTTP/1.1 200 OK\r\n\r\npart one, ", b"part two"]], close_after=True)
-    status, _, body, reusable = connect(server).request("GET", "/", {}, None)
+    status, _, _, body, reusable = connect(server).request("GET", "/", {}, None)
     server.join()
 
     assert (status, body, reusable) == (200, b"part one, part two", False)
@@ -176,8 +200,8 @@ def test_no_body_after_204(connect) -> None:
     second = connection.request("GET", "/", {}, None)
     server.join()
 
-    assert (first[0], first[2], first[3]) == (204, b"", True)
-    assert second[2] == b"1"
+    assert (first.status, first.body, first.reusable) == (204, b"", True)
+    assert second.body == b"1"
 
 
 @pytest.mark.parametrize(

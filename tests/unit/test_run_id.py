@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -9,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dagtrigger.events.model import PROVIDERS, Event, Message, StorageObject
-from dagtrigger.run_id import MAX_RUN_ID_LENGTH, build_dag_run_id
+from dagtrigger.run_id import MAX_RUN_ID_LENGTH, build_dag_run_id, canonical_identity
 
 AIRFLOW_RUN_ID = r"^[A-Za-z0-9_.~:+-]+$"  # Airflow's default [scheduler] allowed_run_id_pattern
 GCS_FINALIZED = "google.cloud.storage.object.v1.finalized"
@@ -68,6 +69,12 @@ def test_the_id_is_stable_across_releases() -> None:
     assert build_dag_run_id(event) == (
         "gcs__finalized__landing_sales_orders.csv__8e50a0728a44338512c1"
     )
+
+
+@given(st.lists(st.text(st.characters(exclude_categories=())), max_size=8).map(tuple))
+def test_the_digested_text_is_exactly_what_json_dumps_writes(identity: tuple[str, ...]) -> None:
+    # Ids released with json.dumps(list(identity)) must come out the same from now on.
+    assert canonical_identity(identity) == json.dumps(list(identity), ensure_ascii=True)
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,7 @@ _VERSION_PROBES = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TriggerResult:
     outcome: str  # "created", or "duplicate" when this event's run already existed
     dag_id: str
@@ -98,6 +98,8 @@ class AirflowClient:
     @property
     def api_version(self) -> str:
         """The configured version, else the detected one (asked once, then cached)."""
+        if self._api_version is not None:  # set once and never changed: no lock to read it
+            return self._api_version
         with self._lock:
             if self._api_version is None:
                 self._api_version = call_with_retries(

@@ -15,7 +15,7 @@ T = TypeVar("T")
 logger = logging.getLogger("dagtrigger")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RetryPolicy:
     deadline: float = 30.0  # seconds for all attempts; then the platform's redelivery takes over
     base_delay: float = 0.25

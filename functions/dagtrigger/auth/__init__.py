@@ -46,7 +46,7 @@ class NoAuth:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Token:
     value: str
     expires_at: float | None  # seconds since the epoch; None when the issuer does not say

@@ -9,7 +9,7 @@ from typing import Any
 PROVIDERS = ("gcs", "pubsub", "s3", "sqs", "sns", "eventbridge")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StorageObject:
     """An object in Cloud Storage or S3, with its name already decoded."""
 
@@ -27,7 +27,7 @@ class StorageObject:
         return f"{self.scheme}://{self.bucket}/{self.name}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Message:
     """A Pub/Sub, SQS or SNS message. `data` is parsed JSON when it parses, else text."""
 
@@ -37,7 +37,7 @@ class Message:
     data_encoding: str | None = None  # "base64" when the bytes were not UTF-8 text
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BridgeEvent:
     """The EventBridge envelope of any event that is not an S3 object event."""
 
@@ -47,7 +47,7 @@ class BridgeEvent:
     resources: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     """One thing that happened, whatever cloud and envelope it came in.
 
@@ -110,7 +110,7 @@ class Event:
         return conf
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Normalised:
     """What a payload held: the events to act on, and why anything else in it was skipped."""
 

@@ -143,7 +143,7 @@ def format_epoch_millis(millis: int, where: str) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Fields:
     """One JSON object of a payload, read so that every error names the event and the field path.
 

@@ -15,7 +15,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TextIO
 
 from dagtrigger.errors import EventError, TransientTriggerError
 from dagtrigger.events import Normalised, normalise_background, normalise_cloudevent
@@ -24,6 +24,7 @@ from dagtrigger.runtime import get_dispatcher
 
 logger = logging.getLogger("dagtrigger")
 
+_LOG_JSON = json.JSONEncoder(default=str)  # json.dumps would build one per line
 _STRUCTURED_FIELDS = ("event_id", "dag_id", "dag_run_id", "outcome", "route", "retry", "delay_s")
 
 
@@ -31,26 +32,37 @@ class CloudLoggingFormatter(logging.Formatter):
     """One JSON object per line, as Cloud Logging reads stdout: `severity`, `message`, fields."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {"severity": record.levelname, "message": record.getMessage()}
-        for name in _STRUCTURED_FIELDS:
-            value = getattr(record, name, None)
-            if value is not None:
-                entry[name] = value
+        message = record.getMessage()
         if record.exc_info:
-            entry["message"] += "\n" + self.formatException(record.exc_info)
-        entry["logging.googleapis.com/labels"] = {"component": "dagtrigger"}
-        return json.dumps(entry, default=str)
+            message += "\n" + self.formatException(record.exc_info)
+        fields = {name: getattr(record, name, None) for name in _STRUCTURED_FIELDS}
+        return cloud_logging_line(record.levelname, message, fields)
 
 
-def configure_logging() -> None:
+def cloud_logging_line(severity: str, message: str, fields: Mapping[str, Any]) -> str:
+    entry: dict[str, Any] = {"severity": severity, "message": message}
+    for name in _STRUCTURED_FIELDS:
+        value = fields.get(name)
+        if value is not None:
+            entry[name] = value
+    entry["logging.googleapis.com/labels"] = {"component": "dagtrigger"}
+    return _LOG_JSON.encode(entry)
+
+
+_stdout: logging.StreamHandler[TextIO] | None = None
+
+
+def configure_logging() -> logging.StreamHandler[TextIO]:
     """Send dagtrigger's records to stdout as Cloud Logging JSON (once per process)."""
-    if any(isinstance(h.formatter, CloudLoggingFormatter) for h in logger.handlers):
-        return
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(CloudLoggingFormatter())
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
+    global _stdout
+    if _stdout is None:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(CloudLoggingFormatter())
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+        _stdout = handler
+    return _stdout
 
 
 def handle_cloud_event(cloud_event: Any) -> None:
@@ -98,11 +110,20 @@ def _handle(normalise: Callable[[], Normalised], event_id: str) -> None:
 
 
 def _log(line: LogLine) -> None:
-    # makeRecord + handle is logger.log without its stack walk for a caller's file and line,
-    # which the Cloud Logging line does not show: this runs once per event on the warm path.
+    """An event's outcome, as its own line on the handler's stream.
+
+    The line is the function's output rather than a diagnostic, and a LogRecord passed through
+    logging's machinery cost as much as the rest of the event's work on the warm path
+    (docs/benchmarks.md); the logger's level still decides whether it is written.
+    """
     if logger.isEnabledFor(line.level):
-        logger.handle(
-            logger.makeRecord(
-                logger.name, line.level, __file__, 0, line.message, (), None, extra=line.fields
-            )
-        )
+        handler = configure_logging()
+        text = cloud_logging_line(logging.getLevelName(line.level), line.message, line.fields)
+        handler.acquire()  # the handler's own lock: lines never interleave with its records
+        try:
+            handler.stream.write(text + "\n")
+            handler.stream.flush()
+        except (OSError, ValueError) as exc:  # as logging does: a broken stdout fails no event
+            sys.stderr.write(f"dagtrigger could not write a log line to stdout: {exc}\n")
+        finally:
+            handler.release()

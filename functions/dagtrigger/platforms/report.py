@@ -12,7 +12,7 @@ from dagtrigger.dispatch import Plan, Report
 _SEVERITY = {"created": logging.INFO, "duplicate": logging.INFO, "failed": logging.ERROR}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LogLine:
     level: int
     message: str
