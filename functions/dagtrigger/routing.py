@@ -142,6 +142,10 @@ class Route:
     def plan(self, event: Event, groups: Mapping[str, Any]) -> PlannedTrigger:
         """The run for a matching event; RouteError when the conf needs a value it lacks."""
         default_conf = event.default_conf()
+        if not self.conf.items:  # no conf of the rule's own: the default one, as it is
+            return PlannedTrigger(
+                self.dag_id, {} if self.replace_conf else default_conf, self.name, event
+            )
         try:
             rendered = self.conf.render({**default_conf, **groups})
         except MissingValueError as exc:

@@ -47,12 +47,10 @@ class Settings:
     iap_client_id: str | None = None
     composer_api_endpoint: str = "https://composer.googleapis.com"
     mwaa_environment: str | None = None
-    mwaa_airflow_role: str = "Op"
+    mwaa_airflow_role: str = "Op"  # the Airflow role named in the IAM resource of InvokeRestApi
     max_conf_bytes: int = 64 * 1024
-    rate_limit: float | None = (
-        None  # requests/s to Airflow from this process; None: the path's default
-    )
-    concurrency: int = 10  # the Airflow role named in the IAM resource of InvokeRestApi
+    rate_limit: float | None = None  # requests/s from this process; None: the path's default
+    concurrency: int = 10  # requests in flight to Airflow from this process
     secret_arn: str | None = None
 
     @classmethod

@@ -9,6 +9,7 @@ target without a configured limit is not paced until it first says 429.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +30,10 @@ class Throttle:
         self.limit = rate
         self.rate = rate  # the current pace; None while unpaced
         self.throttled_count = 0
-        self._in_flight = threading.BoundedSemaphore(concurrency)
+        # One token per place in flight: a C-level blocking queue is the cheapest semaphore.
+        self._in_flight: queue.SimpleQueue[None] = queue.SimpleQueue()
+        for _ in range(concurrency):
+            self._in_flight.put(None)
         self._lock = threading.Lock()
         self._clock = clock
         self._tokens = max(1.0, rate or 1.0)  # a full bucket: one second's burst
@@ -87,17 +91,17 @@ class _Slot:
 
     __slots__ = ("_in_flight", "_wait_for_turn")
 
-    def __init__(self, in_flight: threading.BoundedSemaphore, wait: Callable[[], None]) -> None:
+    def __init__(self, in_flight: queue.SimpleQueue[None], wait: Callable[[], None]) -> None:
         self._in_flight = in_flight
         self._wait_for_turn = wait
 
     def __enter__(self) -> None:
-        self._in_flight.acquire()
+        self._in_flight.get()
         try:
             self._wait_for_turn()
         except BaseException:
-            self._in_flight.release()
+            self._in_flight.put(None)
             raise
 
     def __exit__(self, *exc_info: object) -> None:
-        self._in_flight.release()
+        self._in_flight.put(None)
