@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dagtrigger.airflow.client import AirflowClient
+from dagtrigger.airflow.client import AirflowClient, run_state
 from dagtrigger.airflow.retry import RetryPolicy
 from dagtrigger.errors import ConfigurationError, DagTriggerError, RouteError
 from dagtrigger.events import Event, Normalised, normalise
@@ -44,9 +44,13 @@ class Plan:
 class RunOutcome:
     run: PlannedRun
     outcome: str  # "created", "duplicate" or "failed"
-    state: str | None = None
+    dag_run: Mapping[str, Any] | None = None  # the run as Airflow describes it
     error: DagTriggerError | None = None
     attempts: int = 0
+
+    @property
+    def state(self) -> str | None:
+        return None if self.dag_run is None else run_state(self.dag_run)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +176,7 @@ class Dispatcher:
             )
         except DagTriggerError as exc:
             return RunOutcome(run, "failed", error=exc)
-        return RunOutcome(run, result.outcome, result.state, attempts=result.attempts)
+        return RunOutcome(run, result.outcome, result.dag_run, attempts=result.attempts)
 
 
 def _note(event: Event) -> str:

@@ -415,3 +415,13 @@ def test_the_response_body_reaches_the_result(stub: StubAirflow) -> None:
 
     assert result.dag_run["note"] == "x"
     assert json.loads(stub.received("POST")[0].body)["conf"] == CONF
+    assert result.state == "running"
+
+
+def test_an_answer_without_a_run_still_names_the_run_created(stub: StubAirflow) -> None:
+    stub.always("POST", V2_RUNS, Reply(200, b"<html>OK</html>"))
+
+    result = client_for(stub.url).trigger("etl", RUN_ID, CONF)
+
+    assert (result.outcome, result.dag_run_id) == ("created", RUN_ID)
+    assert dict(result.dag_run) == {"dag_run_id": RUN_ID} and result.state is None

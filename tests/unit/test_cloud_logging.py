@@ -6,6 +6,9 @@ import io
 import json
 import logging
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from dagtrigger.platforms import cloud_functions
 from dagtrigger.platforms.cloud_functions import CloudLoggingFormatter
 from dagtrigger.platforms.report import LogLine
@@ -68,3 +71,32 @@ def test_an_event_line_is_written_as_the_formatter_writes_records() -> None:
         _format(logging.INFO, "created run r of DAG d", **fields),
         _format(logging.ERROR, "failed to start DAG d", **fields),
     ]
+
+
+@given(
+    st.sampled_from(["INFO", "ERROR", "WARNING"]),
+    st.text(st.characters(exclude_categories=())),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "event_id": st.text(st.characters(exclude_categories=())),
+            "dag_run_id": st.text(),
+            "outcome": st.sampled_from(["created", "duplicate", "failed"]),
+            "retry": st.integers(0, 10),
+            "delay_s": st.floats(0, 30),
+            "password": st.text(),
+        },
+    ),
+)
+def test_a_line_is_what_json_dumps_writes_for_its_entry(
+    severity: str, message: str, fields: dict[str, object]
+) -> None:
+    entry: dict[str, object] = {"severity": severity, "message": message}
+    entry.update(
+        (name, fields[name])
+        for name in ("event_id", "dag_id", "dag_run_id", "outcome", "route", "retry", "delay_s")
+        if fields.get(name) is not None
+    )
+    entry["logging.googleapis.com/labels"] = {"component": "dagtrigger"}
+
+    assert cloud_functions.cloud_logging_line(severity, message, fields) == json.dumps(entry)

@@ -8,7 +8,7 @@ transient failure is retried with backoff inside the deadline.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -46,8 +46,38 @@ class TriggerResult:
 
     @property
     def state(self) -> str | None:
-        state = self.dag_run.get("state")
-        return state if isinstance(state, str) else None
+        return run_state(self.dag_run)
+
+
+def run_state(dag_run: Mapping[str, Any]) -> str | None:
+    state = dag_run.get("state")
+    return state if isinstance(state, str) else None
+
+
+class DescribedRun(Mapping[str, Any]):
+    """The run in Airflow's answer, parsed when first read: the warm path never reads it."""
+
+    __slots__ = ("_answer", "_fallback", "_run")
+
+    def __init__(self, answer: Response, fallback: Mapping[str, Any]) -> None:
+        self._answer = answer
+        self._fallback = fallback  # what is known when the answer holds no JSON object
+        self._run: Mapping[str, Any] | None = None
+
+    def _parsed(self) -> Mapping[str, Any]:
+        if self._run is None:
+            run = self._answer.json()
+            self._run = run if isinstance(run, dict) else self._fallback
+        return self._run
+
+    def __getitem__(self, key: str) -> Any:
+        return self._parsed()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._parsed())
+
+    def __len__(self) -> int:
+        return len(self._parsed())
 
 
 def detect_api_version(transport: Transport) -> str:
@@ -139,11 +169,11 @@ class AirflowClient:
                 uncertain = True
                 raise
             if response.status in (200, 201):
-                run = response.json()
-                created = run if isinstance(run, dict) else {"dag_run_id": dag_run_id}
-                return TriggerResult(
-                    "created", dag_id, _run_id_of(created, dag_run_id), created, attempts
-                )
+                created = DescribedRun(response, {"dag_run_id": dag_run_id})
+                # Airflow creates the run under the id it was given; only without one is the
+                # answer needed to learn it.
+                run_id = dag_run_id if dag_run_id is not None else _run_id_of(created, None)
+                return TriggerResult("created", dag_id, run_id, created, attempts)
             if dag_run_id is not None and _is_conflict(version, response):
                 existing = self._find_conflicting_run(dag_id, dag_run_id, response)
                 if existing is not None:
