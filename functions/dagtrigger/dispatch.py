@@ -27,6 +27,7 @@ class PlannedRun:
     conf: Mapping[str, Any]
     route: str
     event: Event
+    conf_json: str | None = None  # the conf as compact JSON text, as the planner checked it
 
     def as_dict(self) -> dict[str, Any]:
         return {"dag_id": self.dag_id, "dag_run_id": self.dag_run_id, "conf": dict(self.conf)}
@@ -102,7 +103,8 @@ def plan_events(
         run_id = build_dag_run_id(event)
         for trigger in routing.triggers:
             try:  # a refusal now rather than a 500 retried forever
-                size = len(_STRICT_JSON.encode(trigger.conf).encode())
+                conf_json = _STRICT_JSON.encode(trigger.conf)
+                size = len(conf_json.encode())
             except (ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
                 route_errors.append(
                     RouteError(
@@ -123,7 +125,9 @@ def plan_events(
                     )
                 )
                 continue
-            runs.append(PlannedRun(trigger.dag_id, run_id, trigger.conf, trigger.route, event))
+            runs.append(
+                PlannedRun(trigger.dag_id, run_id, trigger.conf, trigger.route, event, conf_json)
+            )
     return Plan(tuple(runs), tuple(ignored), tuple(notes), tuple(route_errors))
 
 
@@ -172,7 +176,12 @@ class Dispatcher:
     def _send_one(client: AirflowClient, run: PlannedRun, retry: RetryPolicy | None) -> RunOutcome:
         try:
             result = client.trigger(
-                run.dag_id, run.dag_run_id, run.conf, note=_note(run.event), retry=retry
+                run.dag_id,
+                run.dag_run_id,
+                run.conf,
+                note=_note(run.event),
+                retry=retry,
+                conf_json=run.conf_json,
             )
         except DagTriggerError as exc:
             return RunOutcome(run, "failed", error=exc)

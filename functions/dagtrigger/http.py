@@ -67,6 +67,14 @@ class Headers(Mapping[str, str]):
 
 
 @dataclass(frozen=True, slots=True)
+class EncodedJson:
+    """A JSON value with its JSON text made already: sent as the text, handed to SDKs as the value."""
+
+    value: Any
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Response:
     status: int
     body: bytes
@@ -155,7 +163,9 @@ class HttpSession:
     ) -> Response:
         all_headers: dict[str, str] = dict(_JSON_HEADERS)
         body: bytes | None = None
-        if json_body is not None:
+        if isinstance(json_body, EncodedJson):
+            body = json_body.text.encode()
+        elif json_body is not None:
             body = _COMPACT_JSON.encode(json_body).encode()
         elif form is not None:
             body = urlencode(form).encode()

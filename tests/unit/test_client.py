@@ -425,3 +425,20 @@ def test_an_answer_without_a_run_still_names_the_run_created(stub: StubAirflow) 
 
     assert (result.outcome, result.dag_run_id) == ("created", RUN_ID)
     assert dict(result.dag_run) == {"dag_run_id": RUN_ID} and result.state is None
+
+
+@pytest.mark.parametrize(
+    ("version", "path"), [("v2", V2_RUNS), ("v1", V1_RUNS), ("experimental", EXPERIMENTAL_RUNS)]
+)
+def test_a_conf_planned_as_json_is_sent_as_the_same_body(
+    stub: StubAirflow, version: str, path: str
+) -> None:
+    conf = {"name": "Zürich \u2603.csv", "size": 7, "tags": ["a", None], "nested": {"k": 1.5}}
+    stub.always("POST", path, created())
+    client = client_for(stub.url, api_version=version)
+
+    client.trigger("etl", RUN_ID, conf, note='a "note"')
+    client.trigger("etl", RUN_ID, conf, note='a "note"', conf_json=json.dumps(conf))
+
+    encoded_here, planned = (json.loads(r.body) for r in stub.received("POST"))
+    assert planned == encoded_here and planned["conf"] == conf

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii  # json's own C escaper
 from typing import Any
 from urllib.parse import quote
 
@@ -25,7 +26,7 @@ from dagtrigger.errors import (
     PermanentTriggerError,
     TransientTriggerError,
 )
-from dagtrigger.http import Response
+from dagtrigger.http import EncodedJson, Response
 
 DEFAULT_CONCURRENCY = 10
 _PREFIX = {"experimental": "/api/experimental", "v1": "/api/v1", "v2": "/api/v2"}
@@ -147,8 +148,13 @@ class AirflowClient:
         *,
         note: str | None = None,
         retry: RetryPolicy | None = None,
+        conf_json: str | None = None,
     ) -> TriggerResult:
-        """Create the run, or confirm it already exists; raises the classified error otherwise."""
+        """Create the run, or confirm it already exists; raises the classified error otherwise.
+
+        `conf_json`, when given, is `conf` as JSON text already (the planner's): it is sent as it
+        is rather than encoded again.
+        """
         version = self.api_version
         path = self._trigger_paths.get((version, dag_id))
         if path is None:
@@ -156,7 +162,7 @@ class AirflowClient:
                 "dag_runs" if version == "experimental" else "dagRuns"
             )
             self._trigger_paths[(version, dag_id)] = path
-        body = _trigger_body(version, dag_run_id, conf, note)
+        body = _trigger_body(version, dag_run_id, conf, note, conf_json)
         attempts = 0
         uncertain = False  # an earlier attempt may have created the run without our hearing back
 
@@ -290,23 +296,36 @@ class AirflowClient:
 
 
 def _trigger_body(
-    version: str, dag_run_id: str | None, conf: Mapping[str, Any], note: str | None
-) -> dict[str, Any]:
+    version: str,
+    dag_run_id: str | None,
+    conf: Mapping[str, Any],
+    note: str | None,
+    conf_json: str | None = None,
+) -> dict[str, Any] | EncodedJson:
+    body: dict[str, str | None]
     if version == "experimental":
         # "false" keeps sub-second execution dates, so two events in one second do not clash.
-        body: dict[str, Any] = {"conf": dict(conf), "replace_microseconds": "false"}
+        body = {"replace_microseconds": "false"}
         if dag_run_id is not None:
             body["run_id"] = dag_run_id
-        return body
-    body = {"conf": dict(conf)}
-    if dag_run_id is not None:
-        body["dag_run_id"] = dag_run_id
-    if version == "v2":
-        # Airflow 3 requires the key; null means "no data interval", the right thing for events.
-        body["logical_date"] = None
-        if note is not None:
-            body["note"] = note
-    return body
+    else:
+        body = {}
+        if dag_run_id is not None:
+            body["dag_run_id"] = dag_run_id
+        if version == "v2":
+            # Airflow 3 requires the key; null means "no data interval", right for events.
+            body["logical_date"] = None
+            if note is not None:
+                body["note"] = note
+    value = {"conf": dict(conf), **body}
+    if conf_json is None:
+        return value
+    rest = "".join(f",{encode_basestring_ascii(k)}:{_json_text(v)}" for k, v in body.items())
+    return EncodedJson(value, '{"conf":' + conf_json + rest + "}")
+
+
+def _json_text(value: str | None) -> str:
+    return "null" if value is None else encode_basestring_ascii(value)
 
 
 def _is_conflict(version: str, response: Response) -> bool:

@@ -20,7 +20,7 @@ from dagtrigger.errors import (
     PermanentTriggerError,
     TransientTriggerError,
 )
-from dagtrigger.http import Response
+from dagtrigger.http import EncodedJson, Response
 
 MAX_PATH_LENGTH = 64  # InvokeRestApi's own limit on Path
 _API_PREFIX = re.compile(r"^/api/(v1|v2)(?=/)")
@@ -78,10 +78,13 @@ class MwaaTransport:
                 f"{MIN_BOTOCORE} or newer): package a newer boto3 with the function, or set "
                 "AIRFLOW_AUTH=mwaa-web."
             )
+        from botocore.exceptions import BotoCoreError, ClientError
+
         self.environment = environment
         self.description = f"MWAA environment {environment} (invoke_rest_api)"
         self.auth: Auth = auth
         self._client = client
+        self._errors = (ClientError, BotoCoreError)
 
     def request(self, method: str, path: str, *, json_body: Any = None) -> Response:
         api_path, _, query = _API_PREFIX.sub("", path, count=1).partition("?")
@@ -94,15 +97,16 @@ class MwaaTransport:
         arguments: dict[str, Any] = {"Name": self.environment, "Path": api_path, "Method": method}
         if query:
             arguments["QueryParameters"] = dict(parse_qsl(query, keep_blank_values=True))
-        if json_body is not None:
+        if isinstance(json_body, EncodedJson):
+            arguments["Body"] = json_body.value
+        elif json_body is not None:
             arguments["Body"] = json_body
-        from botocore.exceptions import BotoCoreError, ClientError
-
+        client_error, botocore_error = self._errors
         try:
             answer = self._client.invoke_rest_api(**arguments)
-        except ClientError as exc:
+        except client_error as exc:
             return self._airflow_error(exc)
-        except BotoCoreError as exc:  # endpoint unreachable, timeouts, dropped connections
+        except botocore_error as exc:  # endpoint unreachable, timeouts, dropped connections
             raise TransientTriggerError(f"{self.description}: {exc}") from exc
         return _response(answer.get("RestApiStatusCode", 200), answer.get("RestApiResponse"))
 

@@ -49,8 +49,15 @@ def _log_json(entry: Any) -> str:
     return text
 
 
+def _message_as_text(message: object) -> str:
+    """dagtrigger's messages are text: powertools would otherwise try to parse each as JSON."""
+    return str(message)
+
+
 logger = Logger(
-    service=os.environ.get("POWERTOOLS_SERVICE_NAME", "dagtrigger"), json_serializer=_log_json
+    service=os.environ.get("POWERTOOLS_SERVICE_NAME", "dagtrigger"),
+    json_serializer=_log_json,
+    json_deserializer=_message_as_text,
 )
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "dagtrigger"))
 
@@ -156,11 +163,21 @@ def _log_and_count(report: Report, event_id: str) -> None:
 
 
 def _log(line: LogLine) -> None:
-    fields = {k: v for k, v in line.fields.items() if v is not None}
-    if line.level >= logging.ERROR:
-        logger.error(line.message, **fields)
-    else:
-        logger.info(line.message, **fields)
+    """An event's outcome: the record logger.info would make, handed to the logger directly.
+
+    Every handler gets the same line as from logger.info; what is skipped is the walk up the
+    stack for the caller, which runs on every event and names this function anyway.
+    """
+    if _records.isEnabledFor(line.level):
+        record = logging.LogRecord(
+            _records.name, line.level, __file__, _LOG_LINE, line.message, (), None, func="_log"
+        )
+        record.__dict__.update((k, v) for k, v in line.fields.items() if v is not None)
+        _records.handle(record)
+
+
+_records = logging.getLogger(logger.name)  # the standard logger behind powertools' Logger
+_LOG_LINE = _log.__code__.co_firstlineno
 
 
 async def _run_in_thread(function: Any, record: SQSRecord, context: Any) -> None:
