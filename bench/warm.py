@@ -405,6 +405,9 @@ def lambda_worker(config: dict[str, Any]) -> dict[str, Any]:
         if answer["runs"][0]["outcome"] != "created":
             raise RuntimeError(f"unexpected answer {answer}")
 
+    def pause() -> None:
+        time.sleep(0.15)  # the same untimed pause before every variant's batch
+
     def configure(rate_limit: str | None) -> Callable[[], None]:
         """Rebuild the process's dispatcher with this pacing, warm it, let its pace lapse."""
 
@@ -415,7 +418,7 @@ def lambda_worker(config: dict[str, Any]) -> dict[str, Any]:
                 os.environ["DAGTRIGGER_RATE_LIMIT"] = rate_limit
             runtime.reset()
             handler(make())
-            time.sleep(0.15)
+            pause()
 
         return switch
 
@@ -446,7 +449,11 @@ def lambda_worker(config: dict[str, Any]) -> dict[str, Any]:
         rounds,
         batch,
         warmup,
-        setup={"dagtrigger": configure(None), "dagtrigger-unpaced": configure("10000")},
+        setup={
+            "dagtrigger": configure(None),
+            "dagtrigger-unpaced": configure("10000"),
+            "floor": pause,
+        },
     )
     configure(None)()
     events = config["count_events"]
