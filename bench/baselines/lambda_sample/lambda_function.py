@@ -1,7 +1,7 @@
 """The baseline Lambda: what a function calling MWAA's InvokeRestApi imports and does, no more.
 
-It imports boto3 and the Powertools modules dagtrigger's Lambda entry point uses (Logger,
-Metrics, the batch utilities, the SQS record class), then starts one DAG run with a single
+It imports boto3 and the Powertools modules dagtrigger's Lambda entry point uses (Logger, the
+batch utilities, the SQS record class, the shared helpers), then starts one DAG run with a single
 `invoke_rest_api` call, as AWS's MWAA documentation shows it: no environment lookup, no
 routing, no run id, no retries.
 """
@@ -10,8 +10,8 @@ import os
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics  # noqa: F401
-from aws_lambda_powertools.metrics import MetricUnit  # noqa: F401
+from aws_lambda_powertools import Logger  # noqa: F401
+from aws_lambda_powertools.shared.functions import strtobool  # noqa: F401
 from aws_lambda_powertools.utilities.batch import (  # noqa: F401
     AsyncBatchProcessor,
     EventType,

@@ -23,8 +23,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import (
     AsyncBatchProcessor,
     EventType,
@@ -35,6 +34,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from dagtrigger.dispatch import Report
 from dagtrigger.errors import EventError, TransientTriggerError
 from dagtrigger.events import normalise_sqs_record
+from dagtrigger.platforms.emf import CountMetrics
 from dagtrigger.platforms.report import LogLine, describe_report
 from dagtrigger.runtime import get_dispatcher
 
@@ -59,7 +59,7 @@ logger = Logger(
     json_serializer=_log_json,
     json_deserializer=_message_as_text,
 )
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "dagtrigger"))
+metrics = CountMetrics.from_env()
 
 _SAFETY_MARGIN_S = 3.0  # leave Lambda time to report the outcome before it times out
 _BATCH_CONCURRENCY = 10  # SQS's largest standard batch
@@ -80,18 +80,20 @@ def _with_optional_tracing(handler: Any) -> Any:
 
 
 @_with_optional_tracing
-@metrics.log_metrics(raise_on_empty_metrics=False)
 def handle(event: Any, context: Any) -> Any:
     """The Lambda handler for every supported event source."""
-    if _is_sqs_batch(event):
-        processor = AsyncBatchProcessor(event_type=EventType.SQS)
-        return async_process_partial_response(
-            dict(event),
-            lambda record: _run_in_thread(_handle_sqs_record, record, context),
-            processor,
-            context,
-        )
-    return _handle_direct(event, context)
+    try:
+        if _is_sqs_batch(event):
+            processor = AsyncBatchProcessor(event_type=EventType.SQS)
+            return async_process_partial_response(
+                dict(event),
+                lambda record: _run_in_thread(_handle_sqs_record, record, context),
+                processor,
+                context,
+            )
+        return _handle_direct(event, context)
+    finally:
+        metrics.flush()  # before Lambda freezes the process, whatever the outcome
 
 
 def _handle_direct(event: Any, context: Any) -> dict[str, Any]:
@@ -104,7 +106,7 @@ def _handle_direct(event: Any, context: Any) -> dict[str, Any]:
     try:
         plan = dispatcher.plan(event)
     except EventError as exc:
-        metrics.add_metric(name="Failed", unit=MetricUnit.Count, value=1)
+        metrics.add("Failed", 1)
         logger.error(
             f"unusable event, sent to the on-failure destination: {exc}", outcome="rejected"
         )
@@ -128,14 +130,15 @@ def _handle_direct(event: Any, context: Any) -> dict[str, Any]:
 def _handle_sqs_record(record: SQSRecord, context: Any) -> None:
     # Not record.message_id: a record without one must be acknowledged as unusable, not crash.
     message_id = str(record.raw_event.get("messageId") or "")
-    logger.set_correlation_id(message_id)
+    # Records run in threads of one process: the id must be this thread's, not the logger's.
+    logger.thread_safe_append_keys(correlation_id=message_id)
     dispatcher = (
         get_dispatcher()
     )  # a configuration error fails the record: it comes back once fixed
     try:
         plan = dispatcher.plan_normalised(normalise_sqs_record(record.raw_event))
     except EventError as exc:
-        metrics.add_metric(name="Failed", unit=MetricUnit.Count, value=1)
+        metrics.add("Failed", 1)
         shown = message_id or "(no messageId)"
         logger.error(f"unusable SQS message {shown}, acknowledged: {exc}", outcome="rejected")
         return
@@ -157,7 +160,7 @@ def _log_and_count(report: Report, event_id: str) -> None:
     }
     for name, value in counts.items():
         if value:
-            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+            metrics.add(name, value)
     for line in describe_report(report, event_id):
         _log(line)
 

@@ -1,0 +1,77 @@
+"""The Lambda's log lines name the record they are about, even when an SQS batch runs in threads."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dagtrigger.airflow.client import TriggerResult
+from dagtrigger.airflow.retry import RetryPolicy
+from dagtrigger.dispatch import Dispatcher
+from dagtrigger.platforms import aws_lambda
+from dagtrigger.routing import Router
+
+EVENTS = Path(__file__).resolve().parent.parent / "events"
+
+
+class InterleavingClient:
+    """Creates every run, holding each trigger until all of the batch's threads are inside."""
+
+    def __init__(self, parties: int) -> None:
+        self.retry = RetryPolicy(deadline=5.0)
+        self._barrier = threading.Barrier(parties, timeout=5)
+
+    def trigger(
+        self, dag_id: str, dag_run_id: str | None, conf: Mapping[str, Any], **_: Any
+    ) -> TriggerResult:
+        self._barrier.wait()
+        time.sleep(0.01)
+        return TriggerResult("created", dag_id, str(dag_run_id), {}, 1)
+
+
+class LambdaContext:
+    function_name = "dagtrigger"
+    aws_request_id = "logs"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@pytest.fixture
+def stdout(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    handler = aws_lambda.logger.registered_handler
+    previous = handler.setStream(stream)  # type: ignore[attr-defined]
+    try:
+        yield stream
+    finally:
+        handler.setStream(previous)  # type: ignore[attr-defined]
+
+
+def test_each_record_of_a_concurrent_batch_logs_its_own_correlation_id(
+    monkeypatch: pytest.MonkeyPatch, stdout: io.StringIO
+) -> None:
+    template = json.loads((EVENTS / "sqs_plain_text.json").read_text())["Records"][0]
+    records = []
+    for index in range(8):
+        record = copy.deepcopy(template)
+        record["messageId"] = f"message-{index}"
+        records.append(record)
+    client = InterleavingClient(len(records))
+    dispatcher = Dispatcher(lambda: Router.single("d"), lambda: client)  # type: ignore[arg-type, return-value]
+    monkeypatch.setattr(aws_lambda, "get_dispatcher", lambda: dispatcher)
+
+    answer = aws_lambda.handle({"Records": records}, LambdaContext())
+
+    assert answer == {"batchItemFailures": []}
+    lines = [json.loads(line) for line in stdout.getvalue().splitlines() if '"outcome"' in line]
+    assert sorted(line["event_id"] for line in lines) == [f"message-{i}" for i in range(8)]
+    assert [line["correlation_id"] for line in lines] == [line["event_id"] for line in lines]
