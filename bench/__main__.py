@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = {
         "cold_runs": args.cold_runs or (3 if args.quick else 15),
         "cold_warmup": 1 if args.quick else 2,
-        "warm_rounds": 5 if args.quick else 21,
+        "warm_rounds": 5 if args.quick else 41,
         "sqs_rounds": 3 if args.quick else 9,
         "throughput_rounds": 2 if args.quick else 8,
         "throughput_seconds": 2.0 if args.quick else 3.0,
