@@ -160,7 +160,7 @@ CORPUS: dict[str, Expected] = {
         "structured CloudEvent encoded in Latin-1",
         "rejected",
         "is not UTF-8 text",
-        gcf=Gcf(500, why="cloudevents: UnicodeDecodeError in json.loads"),
+        gcf=Gcf(200, "the request body is not UTF-8 text"),
     ),
     "utf16_encoded_object.bin": Expected(
         "JSON object encoded in UTF-16 with a BOM",
@@ -362,7 +362,7 @@ CORPUS: dict[str, Expected] = {
         "10 MB of bytes that are not UTF-8",
         "rejected",
         "is not UTF-8 text",
-        gcf=Gcf(500, why="cloudevents: UnicodeDecodeError in json.loads"),
+        gcf=Gcf(200, "the request body is not UTF-8 text"),
     ),
 }
 

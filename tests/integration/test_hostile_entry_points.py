@@ -191,9 +191,6 @@ def test_cloud_functions_answer_each_hostile_body_as_the_table_says(
         pytest.param(b"\x00\xff" * (TEN_MB // 2), "application/json", 400, id="10mb-nul-ff"),
         pytest.param(b"{" * TEN_MB, "application/cloudevents+json", 400, id="10mb-of-braces"),
         pytest.param(b"", "application/cloudevents+json", 400, id="empty-structured"),
-        # cloudevents' json.loads(bytes) raises UnicodeDecodeError, which nobody catches
-        pytest.param(b"\xc3\x28\xa0\xa1", "application/cloudevents+json", 500, id="bad-utf8-ce"),
-        pytest.param("caf\xe9".encode("latin-1"), "application/json", 500, id="latin1-json"),
     ],
 )
 def test_raw_garbage_is_refused_by_functions_framework_before_dagtrigger(
@@ -203,6 +200,26 @@ def test_raw_garbage_is_refused_by_functions_framework_before_dagtrigger(
 
     assert answered == status, output[-2000:]
     assert dagtrigger_lines(output) == []
+    assert_no_dagtrigger_traceback(output)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        # cloudevents' json.loads(bytes) raises UnicodeDecodeError inside functions-framework
+        pytest.param(b"\xc3\x28\xa0\xa1", "application/cloudevents+json", id="bad-utf8-ce"),
+        pytest.param("caf\xe9".encode("latin-1"), "application/json", id="latin1-json"),
+    ],
+)
+def test_a_body_that_is_not_utf8_is_acknowledged_as_unusable(
+    airflow: LocalAirflow, function: FunctionsServer, body: bytes, content_type: str
+) -> None:
+    answered, output = post(function, body, {"Content-Type": content_type, "ce-id": "e-1"})
+
+    assert answered == 200, output[-2000:]
+    (line,) = dagtrigger_lines(output)
+    assert (line["severity"], line["outcome"], line["event_id"]) == ("ERROR", "rejected", "e-1")
+    assert "the request body is not UTF-8 text" in line["message"], line
     assert_no_dagtrigger_traceback(output)
 
 

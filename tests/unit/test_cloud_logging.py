@@ -100,3 +100,18 @@ def test_a_line_is_what_json_dumps_writes_for_its_entry(
     entry["logging.googleapis.com/labels"] = {"component": "dagtrigger"}
 
     assert cloud_functions.cloud_logging_line(severity, message, fields) == json.dumps(entry)
+
+
+def test_a_body_that_is_not_utf8_is_rejected_with_one_line_naming_the_byte() -> None:
+    stream = io.StringIO()
+    handler = cloud_functions.configure_logging()
+    previous = handler.setStream(stream)
+    try:
+        assert not cloud_functions.reject_unreadable_body("café".encode(), "e1")
+        assert cloud_functions.reject_unreadable_body(b'{"a": "caf\xe9"}', "e2")
+    finally:
+        handler.setStream(previous)
+
+    (line,) = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert (line["severity"], line["outcome"], line["event_id"]) == ("ERROR", "rejected", "e2")
+    assert line["message"].endswith("not UTF-8 text (byte 10 of 13 is 0xe9)")

@@ -75,3 +75,17 @@ def test_each_record_of_a_concurrent_batch_logs_its_own_correlation_id(
     lines = [json.loads(line) for line in stdout.getvalue().splitlines() if '"outcome"' in line]
     assert sorted(line["event_id"] for line in lines) == [f"message-{i}" for i in range(8)]
     assert [line["correlation_id"] for line in lines] == [line["event_id"] for line in lines]
+
+
+def test_a_direct_invocation_logs_the_event_id_as_its_correlation_id(
+    monkeypatch: pytest.MonkeyPatch, stdout: io.StringIO
+) -> None:
+    event = json.loads((EVENTS / "eventbridge_custom.json").read_text())
+    client = InterleavingClient(1)
+    dispatcher = Dispatcher(lambda: Router.single("d"), lambda: client)  # type: ignore[arg-type, return-value]
+    monkeypatch.setattr(aws_lambda, "get_dispatcher", lambda: dispatcher)
+
+    aws_lambda.handle(event, LambdaContext())
+
+    (line,) = [json.loads(text) for text in stdout.getvalue().splitlines() if '"outcome"' in text]
+    assert line["correlation_id"] == line["event_id"] == event["id"]

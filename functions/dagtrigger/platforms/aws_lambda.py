@@ -101,7 +101,7 @@ def _handle_direct(event: Any, context: Any) -> dict[str, Any]:
     event_id = ""
     if isinstance(event, Mapping):
         event_id = str(event.get("id") or _first_record_id(event) or "")
-    logger.set_correlation_id(event_id)
+    logger.thread_safe_append_keys(correlation_id=event_id)  # this thread's, as for SQS records
     dispatcher = get_dispatcher()
     try:
         plan = dispatcher.plan(event)

@@ -91,6 +91,23 @@ def handle_background_event(data: Any, context: Any) -> None:
     _handle(lambda: normalise_background(data, context), str(context.get("eventId") or ""))
 
 
+def reject_unreadable_body(body: bytes, event_id: str) -> bool:
+    """True, after logging it as unusable, when a request's body is not UTF-8 text."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        _log(
+            LogLine(
+                logging.ERROR,
+                f"unusable event, acknowledged: the request body is not UTF-8 text (byte "
+                f"{exc.start} of {len(body)} is {body[exc.start]:#04x})",
+                {"event_id": event_id, "outcome": "rejected"},
+            )
+        )
+        return True
+    return False
+
+
 def _handle(normalise: Callable[[], Normalised], event_id: str) -> None:
     configure_logging()
     dispatcher = get_dispatcher()  # a ConfigurationError raises: redelivered once fixed
