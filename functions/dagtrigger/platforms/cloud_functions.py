@@ -36,8 +36,8 @@ class CloudLoggingFormatter(logging.Formatter):
         message = record.getMessage()
         if record.exc_info:
             message += "\n" + self.formatException(record.exc_info)
-        fields = {name: getattr(record, name, None) for name in _STRUCTURED_FIELDS}
-        return cloud_logging_line(record.levelname, message, fields)
+        # A record's extra fields are its attributes: the line picks the structured ones.
+        return cloud_logging_line(record.levelname, message, record.__dict__)
 
 
 def cloud_logging_line(severity: str, message: str, fields: Mapping[str, Any]) -> str:
