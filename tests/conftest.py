@@ -1,7 +1,15 @@
+import os
 import sys
 from collections.abc import Iterator
 
 import pytest
+
+PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "no_proxy")
+
+# Every server a test talks to is on loopback. A developer's proxy settings would send those
+# requests to the proxy, since dagtrigger honours them; tests that prove that set their own.
+for _name in PROXY_VARIABLES:
+    os.environ.pop(_name, None)
 
 
 @pytest.fixture(autouse=True)

@@ -54,6 +54,9 @@ def describe_environment(
     response = session.request("GET", f"{endpoint}/v1/{name}", headers=auth.headers())
     if response.status in (401, 403) and auth.refresh():
         response = session.request("GET", f"{endpoint}/v1/{name}", headers=auth.headers())
+    redirect = response.redirect_error(f"The Composer API, asked for {name},")
+    if redirect is not None:
+        raise redirect
     if response.status == 429 or response.status >= 500:
         raise TransientTriggerError(
             f"The Composer API answered {response.status} for {name}: {response.detail()}",

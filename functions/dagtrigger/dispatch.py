@@ -154,6 +154,9 @@ class Dispatcher:
     def send(self, plan: Plan, *, deadline: float | None = None) -> Report:
         """Create every planned run; one run's failure does not stop the others.
 
+        A ConfigurationError, wherever it is found (building the client, the first token, the
+        first request), is raised rather than reported: every event would fail the same way,
+        and the platform must keep this one until the deployment is fixed.
         `deadline` shortens the retry deadline (e.g. to the time a Lambda invocation has left).
         """
         if not plan.runs:
@@ -161,7 +164,7 @@ class Dispatcher:
         try:
             client = self._client()
         except ConfigurationError:
-            raise  # every event would fail the same way: let the platform keep it until fixed
+            raise
         except DagTriggerError as exc:  # e.g. Composer's API refused us, or was unreachable
             return Report(plan, tuple(RunOutcome(run, "failed", error=exc) for run in plan.runs))
         retry = None
@@ -183,6 +186,8 @@ class Dispatcher:
                 retry=retry,
                 conf_json=run.conf_json,
             )
+        except ConfigurationError:
+            raise
         except DagTriggerError as exc:
             return RunOutcome(run, "failed", error=exc)
         return RunOutcome(run, result.outcome, result.dag_run, attempts=result.attempts)

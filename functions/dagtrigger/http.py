@@ -1,69 +1,60 @@
-"""One keep-alive HTTP session per process: a small pool of HTTP/1.1 connections per origin.
+"""One HTTP session per process, on urllib3: kept-alive connections, proxies, one deadline.
 
-The warm path of a trigger is one POST on a connection kept open since the previous event; the
-connections (dagtrigger.http1) write each request in one piece and parse only what framing needs.
-urllib3 (shipped by both clouds' runtimes) is only loaded for SDKs that need a pool of theirs
-(google-auth's token requests).
+Every call to Airflow, to the Composer API and to Google's token endpoints goes through one
+HttpSession, so they share its connections, its proxy choice and its time limits:
+
+- Proxies follow the standard library's rules (and requests'): HTTPS_PROXY for https URLs,
+  HTTP_PROXY for http ones, NO_PROXY for the hosts that bypass them, lower-case names first.
+- A request ends by AIRFLOW_TIMEOUT or by the time the trigger has left (dagtrigger.deadline),
+  whichever comes first, whatever the server does: urllib3's timeouts bound each socket read,
+  so a watch cuts the connection when the time is up (an answer trickled a byte at a time, or
+  endless `100 Continue` lines, would otherwise never time out).
+- Redirects are never followed: a 3xx is handed to the caller, which treats it as the
+  configuration problem it is (AIRFLOW_URL points somewhere else).
+- Failures are classified once, here: no answer is a TransientTriggerError; a request that
+  cannot be sent as configured (an unsendable header value, a refused certificate, a proxy
+  asking for credentials) is a ConfigurationError, so the event waits for the fix.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+import socket
 import ssl
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Mapping
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from typing import Any
+from urllib.parse import unquote, urlencode, urlsplit
+from urllib.request import getproxies_environment, proxy_bypass_environment  # type: ignore[attr-defined]
 
+import urllib3
+from urllib3._collections import HTTPHeaderDict
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import HTTPError, LocationValueError, ProxyError, SSLError
+
+from dagtrigger.deadline import time_left
 from dagtrigger.errors import ConfigurationError, TransientTriggerError
-from dagtrigger.http1 import Connection, ProtocolError
+from dagtrigger.redact import redact, remember_secret
 
-if TYPE_CHECKING:
-    import urllib3
-
+MAX_BODY_BYTES = 8 * 1024 * 1024  # Airflow's answers to these calls are a few KB
+MAX_RETRY_AFTER = 3600.0  # seconds: a longer Retry-After is a server's mistake, not a plan
 _JSON_HEADERS = {
     "Content-Type": "application/json",
     "Accept": "application/json",
     "Accept-Encoding": "identity",
     "User-Agent": "dagtrigger",
 }
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))  # json.dumps would build one per call
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 _log = logging.getLogger(__name__)
-
-
-class Headers(Mapping[str, str]):
-    """Header fields looked up by name in any case; a repeated field keeps its last value."""
-
-    __slots__ = ("_fields",)
-
-    def __init__(self, fields: Iterable[tuple[str, str]] | Mapping[str, str] = ()) -> None:
-        items = fields.items() if isinstance(fields, Mapping) else fields
-        self._fields = {name.lower(): value for name, value in items}
-
-    @classmethod
-    def lowered(cls, fields: dict[str, str]) -> Headers:
-        """Headers over `fields`, whose names are lower-case already (taken, not copied)."""
-        headers = cls.__new__(cls)
-        headers._fields = fields
-        return headers
-
-    def __getitem__(self, name: str) -> str:
-        return self._fields[name.lower()]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._fields)
-
-    def __len__(self) -> int:
-        return len(self._fields)
-
-    def __repr__(self) -> str:
-        return f"Headers({self._fields!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,79 +69,85 @@ class EncodedJson:
 class Response:
     status: int
     body: bytes
-    headers: Mapping[str, str] = field(default_factory=Headers)
+    headers: Mapping[str, str] = field(default_factory=HTTPHeaderDict)  # any case
     set_cookies: tuple[str, ...] = ()  # each Set-Cookie header: they cannot be folded into one
 
     def __post_init__(self) -> None:
-        if not isinstance(self.headers, Headers):
-            object.__setattr__(self, "headers", Headers(self.headers))
+        if not isinstance(self.headers, HTTPHeaderDict):
+            object.__setattr__(self, "headers", HTTPHeaderDict(self.headers))
 
     def json(self) -> Any:
         """The parsed body, or None when it is empty or not JSON."""
         try:
             return json.loads(self.body) if self.body else None
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
 
     def detail(self, limit: int = 300) -> str:
-        """Airflow's own explanation (`detail`, `error` or `message`), else the start of the body."""
+        """Airflow's own explanation (`detail`, `error` or `message`), else the start of the body,
+        without credentials: a server that echoes the request would otherwise show them."""
         payload = self.json()
         if isinstance(payload, dict):
             for key in ("detail", "error", "message", "title"):
                 value = payload.get(key)
                 if value:
                     text = value if isinstance(value, str) else json.dumps(value)
-                    return text[:limit]
-        return self.body[:limit].decode("utf-8", "replace").strip()
+                    return redact(text)[:limit]
+        return redact(self.body.decode("utf-8", "replace")).strip()[:limit]
 
     def retry_after(self) -> float | None:
-        """Seconds the server asked us to wait (Retry-After as seconds or an HTTP date)."""
+        """Seconds the server asked us to wait (Retry-After as seconds or an HTTP date), at most
+        MAX_RETRY_AFTER; None when the header is absent or unusable."""
         value = self.headers.get("Retry-After")
         if not value:
             return None
         try:
             seconds = float(value)
         except ValueError:
-            pass
-        else:
-            return max(seconds, 0.0) if math.isfinite(seconds) else None
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+            try:
+                when = parsedate_to_datetime(value)
+            except (TypeError, ValueError, OverflowError):
+                return None
+            if when.tzinfo is None:  # the asctime form carries no zone; HTTP dates are always GMT
+                when = when.replace(tzinfo=UTC)
+            seconds = (when - datetime.now(UTC)).total_seconds()
+        if math.isnan(seconds):
             return None
-        if when.tzinfo is None:  # the asctime form carries no zone; HTTP dates are always GMT
-            when = when.replace(tzinfo=UTC)
-        return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+        return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+    def redirect_error(self, what: str) -> ConfigurationError | None:
+        """For a 3xx, the configuration error that names where the server sent us."""
+        if not 300 <= self.status < 400:
+            return None
+        location = self.headers.get("Location") or "(no Location header)"
+        return ConfigurationError(
+            f"{what} was answered {self.status}, a redirect to {location}: dagtrigger never "
+            "follows redirects (they would carry credentials elsewhere, and a POST would be "
+            "lost). Set the URL to the address that answers directly, e.g. https:// instead "
+            "of http://, or the redirect target's base URL."
+        )
 
 
 class HttpSession:
-    """Connections kept alive across events; connection problems become TransientTriggerError.
+    """Connections kept alive across events, through the proxy the environment names.
 
-    Thread-safe: each request takes an idle connection of its origin (or opens one) and gives it
-    back afterwards, so concurrent requests never share a connection. A request is never re-sent
-    by the session: a connection the server closed while idle is noticed before it is reused, and
-    any other failure is left to the caller's retry policy (triggers are idempotent by run id).
+    Thread-safe (urllib3's pools hand each request its own connection). A request is never
+    re-sent here: every failure is left to the caller's retry policy, since triggers are
+    idempotent by run id.
     """
 
     def __init__(self, timeout: float = 10.0, maxsize: int = 10) -> None:
         self.timeout = timeout
-        self._maxsize = maxsize  # idle connections kept per origin
-        self._origins: dict[str, _Origin] = {}
+        self._maxsize = maxsize  # connections kept per origin
+        self.proxies = Proxies.from_environment()
+        self._managers: dict[tuple[str | None, str], urllib3.PoolManager] = {}
         self._lock = threading.Lock()
         self._tls: ssl.SSLContext | None = None
-        self._urllib3_pool: urllib3.PoolManager | None = None
 
     @property
-    def pool(self) -> urllib3.PoolManager:
-        """A urllib3 pool, for SDK transports that take one (google-auth)."""
-        with self._lock:
-            if self._urllib3_pool is None:
-                import urllib3
-
-                self._urllib3_pool = urllib3.PoolManager(
-                    maxsize=self._maxsize, block=False, retries=False
-                )
-            return self._urllib3_pool
+    def pool(self) -> RoutingPool:
+        """A urllib3-like pool for SDK transports that take one (google-auth's token calls)."""
+        return RoutingPool(self)
 
     def request(
         self,
@@ -172,113 +169,301 @@ class HttpSession:
             all_headers["Content-Type"] = "application/x-www-form-urlencoded"
         if headers:
             all_headers.update(headers)
-        scheme, _, rest = url.partition("://")
-        netloc, slash, path = rest.partition("/")
-        origin = self._origins.get(scheme + "://" + netloc) or self._origin(scheme, netloc)
-        connection = origin.checkout()
+        where = f"{method} {_without_query(url)}"
+        watch = self._watch(where)
         try:
-            answer = connection.request(method, slash + path or "/", all_headers, body)
-        except (OSError, ProtocolError) as exc:
-            connection.close()
-            raise TransientTriggerError(
-                f"{method} {_without_query(url)} failed: {type(exc).__name__}: {exc}"
-            ) from exc
-        except ValueError as exc:  # a header value that cannot be sent: the same every time
-            connection.close()
-            raise ConfigurationError(f"{method} {_without_query(url)}: {exc}") from exc
-        if answer.reusable:
-            origin.checkin(connection)
-        else:
-            connection.close()
-        if _log.isEnabledFor(logging.DEBUG):  # never headers or bodies: they carry credentials
-            _log.debug(
-                "%s %s answered %d (%d bytes)",
-                method, _without_query(url), answer.status, len(answer.body),
+            answer = self._manager_for(url).request(
+                method, url, body=body, headers=all_headers, preload_content=False,
+                **self._limits(watch),
             )  # fmt: skip
+            try:
+                data = _read_body(answer)
+            finally:
+                answer.release_conn()
+            if watch.stop():
+                # A connection cut short can still parse as a whole answer (the headers end
+                # where the bytes stopped), so nothing read under an expired watch is trusted.
+                raise _timed_out(where, watch)
+        except Exception as exc:
+            raise self._classified(exc, where, watch, url) from exc
+        finally:
+            watch.stop()
+        if _log.isEnabledFor(logging.DEBUG):  # never headers or bodies: they carry credentials
+            _log.debug("%s answered %d (%d bytes)", where, answer.status, len(data))
+        if answer.status == 407:
+            raise ConfigurationError(
+                f"{where}: the proxy {self.proxies.describe(url)} asks for credentials (407): put "
+                "them in the proxy variable, e.g. HTTPS_PROXY=http://USER:PASSWORD@HOST:PORT."
+            )
         return Response(
-            answer.status, answer.body, Headers.lowered(answer.fields), answer.set_cookies
+            answer.status, data, answer.headers, tuple(answer.headers.getlist("Set-Cookie"))
         )
 
-    def close(self) -> None:
-        """Close every idle connection (the next request opens a new one)."""
-        with self._lock:
-            origins = list(self._origins.values())
-        for origin in origins:
-            origin.close()
-
-    def _origin(self, scheme: str, netloc: str) -> _Origin:
-        if scheme not in _DEFAULT_PORTS or not netloc:
-            raise ConfigurationError(f"cannot reach {scheme}://{netloc}: not an http(s) URL")
-        with self._lock:
-            key = scheme + "://" + netloc
-            origin = self._origins.get(key)
-            if origin is None:
-                if scheme == "https" and self._tls is None:
-                    # The system's trust store, or SSL_CERT_FILE / SSL_CERT_DIR when set.
-                    self._tls = ssl.create_default_context()
-                origin = _Origin(
-                    netloc, _DEFAULT_PORTS[scheme], self.timeout, self._maxsize,
-                    self._tls if scheme == "https" else None,
-                )  # fmt: skip
-                self._origins[key] = origin
-            return origin
-
-
-class _Origin:
-    """The idle keep-alive connections to one scheme://host:port, most recently used last."""
-
-    def __init__(
-        self, netloc: str, default_port: int, timeout: float, maxsize: int,
-        tls: ssl.SSLContext | None,
-    ) -> None:  # fmt: skip
-        self._host_header = netloc.rsplit("@", 1)[-1]
-        self._host, self._port = _host_and_port(self._host_header, default_port)
-        self._timeout = timeout
-        self._tls = tls
-        self._maxsize = maxsize
-        self._idle: list[Connection] = []
-        self._lock = threading.Lock()
-
-    def checkout(self) -> Connection:
-        with self._lock:
-            while self._idle:
-                connection = self._idle.pop()
-                if not connection.closed_by_peer():
-                    return connection
-                connection.close()
-        _log.debug("opening a connection to %s:%d", self._host, self._port)
-        return Connection(
-            self._host, self._port, self._host_header,
-            connect_timeout=min(self._timeout, 5.0), read_timeout=self._timeout, tls=self._tls,
-        )  # fmt: skip
-
-    def checkin(self, connection: Connection) -> None:
-        with self._lock:
-            if len(self._idle) < self._maxsize:
-                self._idle.append(connection)
-                return
-        connection.close()
+    def open_for_sdk(self, method: str, url: str, **kwargs: Any) -> Any:
+        """A urllib3 request as an SDK makes it, with this session's proxies and time limits;
+        urllib3's own errors are raised, as the SDK expects."""
+        watch = self._watch(f"{method} {_without_query(url)}")
+        kwargs.pop("timeout", None)  # the session's limits apply, not the SDK's default
+        try:
+            answer = self._manager_for(url).request(method, url, **self._limits(watch), **kwargs)
+        finally:
+            expired = watch.stop()
+        if expired:
+            raise urllib3.exceptions.TimeoutError(str(_timed_out(f"{method} {url}", watch)))
+        return answer
 
     def close(self) -> None:
+        """Close every kept connection (the next request opens a new one)."""
         with self._lock:
-            idle, self._idle = self._idle, []
-        for connection in idle:
-            connection.close()
+            managers = list(self._managers.values())
+        for manager in managers:
+            manager.clear()
+
+    def _watch(self, where: str) -> _Watch:
+        left = time_left()
+        seconds = self.timeout if left is None else min(self.timeout, left)
+        if seconds <= 0:
+            raise TransientTriggerError(f"{where} not sent: the trigger's deadline has passed")
+        return _Watch(seconds)
+
+    def _limits(self, watch: _Watch) -> dict[str, Any]:
+        seconds = watch.seconds
+        return {"timeout": urllib3.Timeout(connect=seconds, read=seconds), "retries": False,
+                "redirect": False}  # fmt: skip
+
+    def _manager_for(self, url: str) -> urllib3.PoolManager:
+        scheme = urlsplit(url).scheme
+        if scheme not in ("http", "https"):
+            raise ConfigurationError(f"cannot reach {_without_query(url)}: not an http(s) URL")
+        proxy = self.proxies.for_url(url)
+        key = (proxy.url if proxy else None, scheme)
+        manager = self._managers.get(key)
+        if manager is None:
+            with self._lock:
+                manager = self._managers.get(key)
+                if manager is None:
+                    manager = self._new_manager(proxy, scheme)
+                    self._managers[key] = manager
+        return manager
+
+    def _new_manager(self, proxy: Proxy | None, scheme: str) -> urllib3.PoolManager:
+        options: dict[str, Any] = {"maxsize": self._maxsize, "block": False}
+        if scheme == "https":
+            if self._tls is None:
+                # The system's trust store, or SSL_CERT_FILE / SSL_CERT_DIR when set.
+                self._tls = ssl.create_default_context()
+            options["ssl_context"] = self._tls
+        manager: urllib3.PoolManager
+        if proxy is None:
+            manager = urllib3.PoolManager(**options)
+        else:
+            manager = urllib3.ProxyManager(proxy.url, proxy_headers=proxy.headers, **options)
+        manager.pool_classes_by_scheme = _WATCHED_POOLS
+        return manager
+
+    def _classified(self, exc: Exception, where: str, watch: _Watch, url: str) -> Exception:
+        if isinstance(exc, ConfigurationError | TransientTriggerError):
+            return exc
+        if watch.expired:
+            return _timed_out(where, watch)
+        if isinstance(exc, ProxyError):
+            proxy = self.proxies.describe(url)
+            if "407" in str(exc):
+                return ConfigurationError(
+                    f"{where}: the proxy {proxy} refused the tunnel (407 Proxy Authentication "
+                    "Required): put its credentials in the proxy variable, e.g. "
+                    "HTTPS_PROXY=http://USER:PASSWORD@HOST:PORT."
+                )
+            return TransientTriggerError(
+                f"{where} failed through the proxy {proxy}: {_reason(exc)}"
+            )
+        if isinstance(exc, SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            return ConfigurationError(
+                f"{where}: the server's TLS certificate is not trusted ({_reason(exc)}): if it is "
+                "signed by a private CA, set SSL_CERT_FILE to a bundle that includes it."
+            )
+        if isinstance(exc, LocationValueError | UnicodeError) or (
+            isinstance(exc, ValueError) and not isinstance(exc, HTTPError)
+        ):
+            # Nothing was sent (an unsendable header value or host): the same every time.
+            return ConfigurationError(f"{where} cannot be sent: {_reason(exc)}")
+        if isinstance(exc, HTTPError | OSError):
+            return TransientTriggerError(f"{where} failed: {_reason(exc)}")
+        return exc
 
 
-def _host_and_port(host_header: str, default_port: int) -> tuple[str, int]:
-    host, port = host_header, default_port
-    if host.startswith("["):  # an IPv6 literal: [::1]:8080
-        literal, _, rest = host[1:].partition("]")
-        host = literal
-        if rest.startswith(":") and rest[1:]:
-            port = int(rest[1:])
-        return host, port
-    name, colon, number = host.rpartition(":")
-    if colon and number.isdigit():
-        return name, int(number)
-    return host, port
+class RoutingPool:
+    """What google-auth's urllib3 transport needs of a pool: `request`, through the session."""
+
+    def __init__(self, session: HttpSession) -> None:
+        self._session = session
+
+    def request(self, method: str, url: str, **kwargs: Any) -> Any:
+        return self._session.open_for_sdk(method, url, **kwargs)
+
+
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    url: str  # without credentials
+    headers: Mapping[str, str]  # Proxy-Authorization, when the variable held credentials
+    variable: str  # where it came from, for messages
+
+
+class Proxies:
+    """The proxies the environment names, chosen per URL as the standard library does."""
+
+    def __init__(self, settings: Mapping[str, str]) -> None:
+        self._settings = settings  # scheme (and "no") → value, as getproxies_environment gives
+        self._chosen: dict[str, Proxy | None] = {}
+
+    @classmethod
+    def from_environment(cls) -> Proxies:
+        return cls(getproxies_environment())
+
+    def for_url(self, url: str) -> Proxy | None:
+        parts = urlsplit(url)
+        key = f"{parts.scheme}://{parts.netloc}"
+        if key not in self._chosen:
+            value = self._settings.get(parts.scheme)
+            bypass = value is None or proxy_bypass_environment(parts.netloc, self._settings)
+            self._chosen[key] = None if bypass else _parse_proxy(value or "", parts.scheme)
+        return self._chosen[key]
+
+    def describe(self, url: str) -> str:
+        """The proxy a URL goes through, for messages: its address and variable, or 'none'."""
+        proxy = self.for_url(url)
+        return "none" if proxy is None else f"{proxy.url} (from {proxy.variable})"
+
+
+def _parse_proxy(value: str, scheme: str) -> Proxy:
+    variable = f"{scheme.upper()}_PROXY"
+    if "://" not in value:  # "proxy:3128", as requests reads it
+        value = "http://" + value
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"{variable} is not an http:// or https:// proxy URL ({redact(value)}): set it to "
+            "e.g. http://proxy.example.com:3128."
+        )
+    headers: dict[str, str] = {}
+    if parts.username is not None:
+        credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        headers = urllib3.make_headers(proxy_basic_auth=credentials)
+        remember_secret(unquote(parts.password or ""))
+        remember_secret(headers["proxy-authorization"].removeprefix("Basic "))
+    host = parts.netloc.rpartition("@")[2]
+    return Proxy(f"{parts.scheme}://{host}", headers, variable)
+
+
+def _read_body(answer: Any) -> bytes:
+    data: bytes = answer.read(MAX_BODY_BYTES + 1)
+    if len(data) > MAX_BODY_BYTES:
+        answer.close()  # the rest is never read: the connection cannot carry another request
+        raise TransientTriggerError(f"the answer's body is over {MAX_BODY_BYTES} bytes")
+    return data
+
+
+def _timed_out(where: str, watch: _Watch) -> TransientTriggerError:
+    return TransientTriggerError(
+        f"{where} got no complete answer within {watch.seconds:.1f} s (AIRFLOW_TIMEOUT, or the "
+        "time left of DAGTRIGGER_DEADLINE)"
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong, from the deepest error urllib3 wrapped (its own text repeats the URL)."""
+    while True:
+        inner = getattr(exc, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = next((a for a in exc.args if isinstance(a, BaseException)), None)
+        if inner is None and isinstance(exc, HTTPError):
+            inner = exc.__cause__
+        if inner is None:
+            return f"{type(exc).__name__}: {exc}"
+        exc = inner
 
 
 def _without_query(url: str) -> str:
     return url.split("?", 1)[0]
+
+
+class _Watch:
+    """Cuts one request's connection when its time is up, in whatever phase the request is.
+
+    urllib3's timeouts bound each socket operation, not a request: a server that sends a byte
+    every second never trips a 10 s read timeout. The watch is armed once the request has a
+    socket, and shutting the socket down ends the blocked read at once.
+    """
+
+    _current: ContextVar[_Watch | None] = ContextVar("dagtrigger_http_watch", default=None)
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._ends_at = time.monotonic() + seconds
+        self._timer: threading.Timer | None = None
+        self._reset: Token[_Watch | None] | None = _Watch._current.set(self)
+
+    @classmethod
+    def current(cls) -> _Watch | None:
+        return cls._current.get()
+
+    def arm(self, connection: HTTPConnection) -> None:
+        if self._timer is None:
+            delay = max(self._ends_at - time.monotonic(), 0.0)
+            self._timer = threading.Timer(delay, self._cut, (connection,))
+            self._timer.daemon = True
+            self._timer.start()
+
+    def stop(self) -> bool:
+        """Disarm (once is enough; later calls only report); True when the time ran out."""
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._reset is not None:
+            _Watch._current.reset(self._reset)
+            self._reset = None
+        return self.expired
+
+    def _cut(self, connection: HTTPConnection) -> None:
+        sock = connection.sock
+        if sock is None:
+            return
+        self.expired = True
+        with contextlib.suppress(OSError):  # closed already
+            # The plain socket's shutdown: on a TLS socket, SSLSocket.shutdown would also tear
+            # down the TLS state another thread is reading through.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _WatchedConnectionMixin:
+    """Hands the connection to the current request's watch before the answer is awaited."""
+
+    sock: socket.socket | None
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        watch = _Watch.current()
+        if watch is not None:
+            watch.arm(self)  # type: ignore[arg-type]
+        return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+
+
+class _WatchedHTTPConnection(_WatchedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_WatchedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_WATCHED_POOLS: dict[str, type[HTTPConnectionPool]] = {
+    "http": _WatchedHTTPConnectionPool,
+    "https": _WatchedHTTPSConnectionPool,
+}

@@ -1,4 +1,5 @@
-"""HttpSession against real loopback servers: keep-alive, stale connections, timeouts, TLS."""
+"""HttpSession against real loopback servers: keep-alive, stale connections, timeouts, TLS,
+hostile answers, proxies."""
 
 from __future__ import annotations
 
@@ -15,8 +16,17 @@ from pathlib import Path
 
 import pytest
 
+from dagtrigger import http
+from dagtrigger.deadline import time_limit
 from dagtrigger.errors import ConfigurationError, TransientTriggerError
 from dagtrigger.http import HttpSession
+from tests.standins.hostile_http import (
+    ForwardProxy,
+    HostileServer,
+    answer,
+    endless_continue,
+    trickle,
+)
 from tests.standins.mwaa_web import server_context, write_tls_files
 
 REPO = Path(__file__).resolve().parents[2]
@@ -118,17 +128,120 @@ def test_connection_close_from_the_server_is_honoured() -> None:
     assert server.connections == 3
 
 
-def test_a_slow_answer_is_a_transient_error_after_the_read_timeout() -> None:
+def test_a_slow_answer_is_a_transient_error_after_the_timeout() -> None:
     session = HttpSession(timeout=0.3)
     with serving(Recorder(delay=1.0)) as server:
         started = time.monotonic()
         with pytest.raises(
-            TransientTriggerError, match=r"POST http://127\.0\.0\.1:\d+/api.*timed out"
+            TransientTriggerError,
+            match=r"POST http://127\.0\.0\.1:\d+/api.* no complete answer within 0\.3 s",
         ):
             post(session, server.url)
         waited = time.monotonic() - started
 
     assert 0.3 <= waited < 0.9
+
+
+SLOW_BODY = b"HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n" + b"x" * 200
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        pytest.param(trickle(SLOW_BODY, every=0.02), id="answer-trickled-a-byte-at-a-time"),
+        pytest.param(endless_continue(every=0.1, for_seconds=5), id="100-continue-every-0.1s"),
+    ],
+)
+def test_a_request_ends_by_its_timeout_whatever_the_server_sends(script) -> None:
+    """Each byte arrives well within the timeout, so only a limit on the whole request ends it."""
+    session = HttpSession(timeout=0.5)
+    with HostileServer([script]) as server:
+        started = time.monotonic()
+        with pytest.raises(TransientTriggerError, match=r"no complete answer within 0\.5 s"):
+            post(session, server.url)
+        waited = time.monotonic() - started
+
+    assert 0.5 <= waited < 1.0
+
+
+def test_a_request_ends_by_the_trigger_deadline_when_that_comes_first() -> None:
+    session = HttpSession(timeout=10.0)
+    with HostileServer([trickle(SLOW_BODY, every=0.02)]) as server:
+        started = time.monotonic()
+        with time_limit(0.4), pytest.raises(TransientTriggerError, match=r"within 0\.4 s"):
+            post(session, server.url)
+        waited = time.monotonic() - started
+
+    assert 0.35 <= waited < 0.9
+
+
+def test_no_request_starts_once_the_deadline_has_passed() -> None:
+    with (
+        HostileServer([answer(200)]) as server,
+        time_limit(0.0),
+        pytest.raises(TransientTriggerError, match="deadline has passed"),
+    ):
+        post(HttpSession(), server.url)
+
+    assert server.requests == []
+
+
+def test_a_connection_the_server_closed_after_an_error_is_not_reused() -> None:
+    """uvicorn closes the connection after some 500s without saying so in the answer."""
+    session = HttpSession(timeout=2.0)
+    with HostileServer([answer(500, keep=False), answer(200)]) as server:
+        first = post(session, server.url)
+        time.sleep(0.05)  # the close reaches the client, as it does between two events
+        second = post(session, server.url)
+
+    assert (first[0], second[0]) == (500, 200)
+    assert server.connections == 2
+
+
+def test_a_redirect_is_handed_back_unfollowed() -> None:
+    with HostileServer(
+        [answer(308, headers=[("Location", "https://elsewhere.example/")])]
+    ) as server:
+        response = HttpSession(timeout=2.0).request("GET", server.url + "/api/v2/version")
+
+    assert response.status == 308
+    assert len(server.requests) == 1
+    error = response.redirect_error("GET /api/v2/version")
+    assert isinstance(error, ConfigurationError)
+    assert "redirect to https://elsewhere.example/" in str(error)
+
+
+def test_an_oversized_answer_is_transient_and_its_connection_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(http, "MAX_BODY_BYTES", 1000)
+    session = HttpSession(timeout=2.0)
+    with HostileServer([answer(200, b"x" * 5000), answer(200)]) as server:
+        with pytest.raises(TransientTriggerError, match="over 1000 bytes"):
+            post(session, server.url)
+        assert post(session, server.url)[0] == 200
+
+    assert server.connections == 2
+
+
+@pytest.mark.parametrize("value", ["token\nX-Injected: 1", "t\u00f6k\u0113n"])
+def test_a_header_value_http_cannot_carry_is_a_configuration_error(value: str) -> None:
+    with (
+        HostileServer([answer(200)]) as server,
+        pytest.raises(ConfigurationError, match="cannot be sent"),
+    ):
+        HttpSession().request("GET", server.url + "/", headers={"Authorization": value})
+
+    assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("1e10", http.MAX_RETRY_AFTER), ("inf", http.MAX_RETRY_AFTER), ("-inf", 0.0),
+     ("Fri, 31 Dec 9999 23:59:59 GMT", http.MAX_RETRY_AFTER)],
+)  # fmt: skip
+def test_an_absurd_retry_after_is_clamped_not_raised(value: str, seconds: float) -> None:
+    assert http.Response(429, b"", {"Retry-After": value}).retry_after() == seconds
 
 
 def test_a_refused_connection_is_a_transient_error_naming_the_url() -> None:
@@ -182,7 +295,7 @@ def test_https_trusts_ssl_cert_file_and_refuses_an_unknown_ca(
     files = write_tls_files(tmp_path)
     with serving(Recorder(), tls=server_context(files)) as server:
         url = server.url.replace("http://", "https://")
-        with pytest.raises(TransientTriggerError, match="CERTIFICATE_VERIFY_FAILED"):
+        with pytest.raises(ConfigurationError, match=r"not trusted.*set SSL_CERT_FILE"):
             post(HttpSession(timeout=2.0), url)
 
         monkeypatch.setenv("SSL_CERT_FILE", str(files.ca_file))
@@ -195,13 +308,13 @@ def test_https_trusts_ssl_cert_file_and_refuses_an_unknown_ca(
 
 def test_a_url_that_is_not_http_is_refused_clearly() -> None:
     with pytest.raises(
-        ConfigurationError, match=r"cannot reach ftp://example\.com: not an http\(s\) URL"
+        ConfigurationError, match=r"cannot reach ftp://example\.com/x: not an http\(s\) URL"
     ):
         HttpSession().request("GET", "ftp://example.com/x")
 
 
-def test_a_trigger_over_basic_auth_loads_no_third_party_module() -> None:
-    """The core's warm path needs the standard library alone (SDKs are for the cloud adapters)."""
+def test_a_trigger_over_basic_auth_loads_urllib3_and_no_cloud_sdk() -> None:
+    """The self-hosted path needs urllib3 alone: cloud SDKs are for the cloud adapters."""
     probe = """
 import sys
 before = set(sys.modules)  # namespace packages a site .pth file loads are nobody's choice
@@ -229,11 +342,100 @@ from dagtrigger import runtime
 event = json.load(open("tests/events/gcs_legacy_finalize.json"))
 report = runtime.get_dispatcher().handle(event)
 server.shutdown()
-third_party = ("urllib3", "requests", "google", "boto3", "botocore", "functions_framework")
+third_party = ("urllib3", "requests", "google", "boto3", "botocore", "functions_framework", "re2")
 print(json.dumps({"created": report.count("created"),
                   "loaded": sorted(m for m in set(sys.modules) - before if m.split(".")[0] in third_party)}))
 """
     out = subprocess.run(
         [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout
-    assert json.loads(out) == {"created": 1, "loaded": []}
+    loaded = json.loads(out)
+    assert loaded["created"] == 1
+    assert {name.split(".")[0] for name in loaded["loaded"]} == {"urllib3"}
+
+
+# --- proxies -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def proxy_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_http_proxy_carries_http_requests(proxy_env: pytest.MonkeyPatch) -> None:
+    with serving(Recorder()) as server, ForwardProxy() as proxy:
+        proxy_env.setenv("HTTP_PROXY", proxy.url)
+        session = HttpSession(timeout=2.0)
+        answers = [post(session, server.url, {"n": n}) for n in range(2)]
+
+    assert answers == [(200, {"n": 0}), (200, {"n": 1})]
+    assert proxy.seen == [f"POST {server.url}/api/v2/dags/d/dagRuns"] * 2
+
+
+def test_https_proxy_tunnels_https_requests_and_tls_is_still_verified(
+    proxy_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    files = write_tls_files(tmp_path)
+    with serving(Recorder(), tls=server_context(files)) as server, ForwardProxy() as proxy:
+        proxy_env.setenv("HTTPS_PROXY", proxy.url.removeprefix("http://"))  # no scheme: http
+        url = server.url.replace("http://", "https://")
+        with pytest.raises(ConfigurationError, match="not trusted"):
+            post(HttpSession(timeout=2.0), url)
+        proxy_env.setenv("SSL_CERT_FILE", str(files.ca_file))
+        answered = post(HttpSession(timeout=2.0), url, {"n": 1})
+
+    assert answered == (200, {"n": 1})
+    assert proxy.seen == [f"CONNECT 127.0.0.1:{server.server_address[1]}"] * 2
+
+
+def test_no_proxy_bypasses_and_lower_case_names_win(proxy_env: pytest.MonkeyPatch) -> None:
+    with serving(Recorder()) as server, ForwardProxy() as upper, ForwardProxy() as lower:
+        proxy_env.setenv("HTTP_PROXY", upper.url)
+        proxy_env.setenv("http_proxy", lower.url)
+        post(HttpSession(timeout=2.0), server.url)
+        proxy_env.setenv("NO_PROXY", "example.com,127.0.0.1")
+        post(HttpSession(timeout=2.0), server.url)
+
+    assert (len(upper.seen), len(lower.seen)) == (0, 1)
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_proxy_credentials_come_from_the_proxy_url(
+    scheme: str, proxy_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    files = write_tls_files(tmp_path)
+    proxy_env.setenv("SSL_CERT_FILE", str(files.ca_file))
+    tls = server_context(files) if scheme == "https" else None
+    variable = f"{scheme.upper()}_PROXY"
+    with serving(Recorder(), tls=tls) as server, ForwardProxy(("svc", "p@ss w")) as proxy:
+        url = server.url.replace("http://", f"{scheme}://")
+        proxy_env.setenv(variable, proxy.url)
+        with pytest.raises(ConfigurationError, match=r"asks for credentials|refused the tunnel"):
+            post(HttpSession(timeout=2.0), url)
+        proxy_env.setenv(variable, proxy.url.replace("://", "://svc:p%40ss%20w@"))
+        answered = post(HttpSession(timeout=2.0), url)
+
+    assert answered == (200, {})
+
+
+def test_an_unreachable_proxy_is_transient_and_named(proxy_env: pytest.MonkeyPatch) -> None:
+    with ForwardProxy() as gone:
+        address = gone.url
+    proxy_env.setenv("HTTP_PROXY", address)
+    with pytest.raises(TransientTriggerError, match=f"through the proxy {address}"):
+        post(HttpSession(timeout=1.0), "http://127.0.0.1:9")
+
+
+def test_google_auth_token_requests_go_through_the_proxy(proxy_env: pytest.MonkeyPatch) -> None:
+    from google.auth.transport.urllib3 import Request
+
+    with serving(Recorder()) as server, ForwardProxy() as proxy:
+        proxy_env.setenv("HTTP_PROXY", proxy.url)
+        response = Request(HttpSession(timeout=2.0).pool)(
+            server.url + "/token", method="POST", body=b"{}"
+        )
+
+    assert response.status == 200
+    assert proxy.seen == [f"POST {server.url}/token"]

@@ -23,6 +23,7 @@ from dagtrigger.errors import (
     AuthorizationError,
     ConfRejectedError,
     DagNotFoundError,
+    DagTriggerError,
     PermanentTriggerError,
     TransientTriggerError,
 )
@@ -30,11 +31,11 @@ from dagtrigger.http import EncodedJson, Response
 
 DEFAULT_CONCURRENCY = 10
 _PREFIX = {"experimental": "/api/experimental", "v1": "/api/v1", "v2": "/api/v2"}
-_VERSION_PROBES = (
-    ("v2", "/api/v2/version"),
-    ("v1", "/api/v1/version"),
-    ("experimental", "/api/experimental/test"),
-)
+_VERSION_PROBE = {
+    "v2": "/api/v2/version",
+    "v1": "/api/v1/version",
+    "experimental": "/api/experimental/test",
+}  # newest first: detection takes the first that exists
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +84,7 @@ class DescribedRun(Mapping[str, Any]):
 
 def detect_api_version(transport: Transport) -> str:
     """Ask the server which REST API it has: the newest that does not answer 404."""
-    for version, path in _VERSION_PROBES:
+    for version, path in _VERSION_PROBE.items():
         response = transport.request("GET", path)
         if response.status >= 500 or response.status == 429:
             raise TransientTriggerError(
@@ -249,9 +250,20 @@ class AirflowClient:
             return {"dag_run_id": dag_run_id}
         return None
 
+    def _api_answers(self) -> bool:
+        """Whether the API version in use exists here: a 404 for a DAG may mean it does not."""
+        try:
+            probe = self.transport.request("GET", _VERSION_PROBE[self.api_version])
+        except DagTriggerError:
+            return True  # cannot tell: report what the server said about the DAG
+        return probe.status != 404
+
     def _classify(self, response: Response, dag_id: str, action: str) -> Exception:
         status, detail = response.status, response.detail()
         where = f"Airflow at {self.transport.description}"
+        redirect = response.redirect_error(f"{where}, asked to {action} DAG {dag_id!r},")
+        if redirect is not None:
+            return redirect
         if status == 429 or status >= 500:
             return TransientTriggerError(
                 f"{where} answered {status} to {action} DAG {dag_id!r}: {detail}",
@@ -275,6 +287,14 @@ class AirflowClient:
             return ApiVersionError(
                 f"{where} has no {self.api_version} API for this call ({status}: {detail}): on "
                 "Airflow 3 set AIRFLOW_API_VERSION=v2, or unset it to detect the version.",
+                status=status,
+            )
+        # Airflow's "no such DAG" is a JSON problem; any other 404 may be an API it lacks.
+        if status == 404 and not isinstance(response.json(), dict) and not self._api_answers():
+            return ApiVersionError(
+                f"{where} has no {self.api_version} API ({status} for DAG {dag_id!r}, and for "
+                f"{_VERSION_PROBE[self.api_version]} too): unset AIRFLOW_API_VERSION so that "
+                "dagtrigger detects the version, or set v1 for Airflow 2 and v2 for Airflow 3.",
                 status=status,
             )
         if status == 404:

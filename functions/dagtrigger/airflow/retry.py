@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from dagtrigger.deadline import time_limit
 from dagtrigger.errors import TransientTriggerError
 
 T = TypeVar("T")
@@ -37,14 +38,16 @@ def call_with_retries(
 ) -> T:
     """Run `attempt` until it succeeds, raises a non-transient error, or the deadline is near.
 
-    The last TransientTriggerError is raised again, annotated with the attempts made, so that the
-    caller can hand the event back to the platform for redelivery.
+    Every request an attempt makes ends by the deadline too (dagtrigger.deadline). The last
+    TransientTriggerError is raised again, annotated with the attempts made, so that the caller
+    can hand the event back to the platform for redelivery.
     """
     started = clock()
     retries = 0
     while True:
         try:
-            return attempt()
+            with time_limit(policy.deadline - (clock() - started)):
+                return attempt()
         except TransientTriggerError as exc:
             retries += 1
             delay = exc.retry_after if exc.retry_after is not None else policy.backoff(retries)

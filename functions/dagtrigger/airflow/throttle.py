@@ -4,7 +4,8 @@ The rate is a token bucket holding one second's worth of requests, full at the s
 batch of events goes out at once and only sustained traffic is paced. It adapts to the server
 (additive increase, multiplicative decrease): each 429 halves the rate and honours Retry-After
 for everyone in this process, each success raises it again towards the configured limit. A
-target without a configured limit is not paced until it first says 429.
+target without a configured limit is not paced until it first says 429. No wait runs past the
+trigger's deadline: a request that could not start in time fails at once, as a transient error.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+
+from dagtrigger.deadline import time_left
+from dagtrigger.errors import TransientTriggerError
 
 MIN_RATE = 0.5  # requests/s: never slower than this, however often the server throttles
 _DECREASE = 0.5
@@ -80,6 +84,13 @@ class Throttle:
             start = max(now, self._not_before)
             if self._tokens < 1.0:
                 start = max(start, now + (1.0 - self._tokens) / rate)
+            left = time_left()
+            if left is not None and start - now > left:
+                raise TransientTriggerError(
+                    f"Airflow is paced (it answered 429): the next request may start in "
+                    f"{start - now:.1f} s, after this trigger's deadline ({max(left, 0):.1f} s left)",
+                    retry_after=start - now,
+                )
             # Take the token now (the balance may go negative): later callers queue behind.
             self._tokens -= 1.0
         if start > now:
@@ -96,7 +107,14 @@ class _Slot:
         self._wait_for_turn = wait
 
     def __enter__(self) -> None:
-        self._in_flight.get()
+        left = time_left()
+        try:
+            self._in_flight.get(timeout=None if left is None else max(left, 0.0))
+        except queue.Empty:
+            raise TransientTriggerError(
+                "no request to Airflow could start before this trigger's deadline: the "
+                "DAGTRIGGER_CONCURRENCY requests in flight held every place"
+            ) from None
         try:
             self._wait_for_turn()
         except BaseException:

@@ -51,6 +51,9 @@ class HttpTransport:
         # Airflow 3 answers 403 "Invalid JWT token" to an expired token, so 403 earns one renewal too.
         if response.status in (401, 403) and self.auth.refresh():
             response = self._send(method, self.base_url + path, json_body)
+        redirect = response.redirect_error(f"{method} {self.base_url}{path}")
+        if redirect is not None:
+            raise redirect
         return response
 
     def _send(self, method: str, url: str, json_body: Any) -> Response:
