@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.standins.hostile_http import ForwardProxy
 from tests.unit.conftest import Result
 from tests.unit.stub_airflow import Reply, StubAirflow
 
@@ -84,3 +85,26 @@ def test_api_refuses_a_body_that_is_not_json(cli: Callable[..., Result], stub: S
     code, _, err = cli("api", "POST", "/variables", "--data", "key=k")
     assert code == 2 and err[0].startswith("dagtrigger: error: --data is not valid JSON")
     assert stub.received("POST") == []
+
+
+def test_doctor_names_the_proxy_and_its_checks_go_through_it(
+    cli: Callable[..., Result], stub: StubAirflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DAG_ID", "etl")
+    with ForwardProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        _, out, _ = cli("doctor")
+
+    assert out[0].startswith("✔ configuration: Airflow at http://127.0.0.1:")
+    assert out[0].endswith(f"; through the proxy {proxy.url} (HTTP_PROXY)")
+    assert f"GET {stub.url}/api/v2/version" in proxy.seen
+
+
+def test_a_proxy_dagtrigger_cannot_use_fails_the_configuration_check(
+    cli: Callable[..., Result], stub: StubAirflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DAG_ID", "etl")
+    monkeypatch.setenv("HTTP_PROXY", "socks5://127.0.0.1:1080")
+    code, out, _ = cli("doctor")
+    assert code == 1
+    assert out[0].startswith("✘ configuration: HTTP_PROXY is not an http:// or https:// proxy URL")

@@ -30,14 +30,27 @@ def check_configuration(ctx: Context) -> Outcome:
     """Settings.from_env, exactly as the function reads them; then which auth path and why."""
     try:
         settings = Settings.from_env(ctx.env)
+        proxy = describe_proxy(settings, ctx)
     except ConfigurationError as exc:
         problem, fix = split_fix(str(exc))
         return fail(problem, fix)
     ctx.settings = settings
     return ok(
         f"{describe_target(settings)}; auth: {explain_auth(settings, ctx.env)}; "
-        f"API version: {explain_api_version(settings)}"
+        f"API version: {explain_api_version(settings)}{proxy}"
     )
+
+
+def describe_proxy(settings: Settings, ctx: Context) -> str:
+    """The proxy the first calls go through, when the environment names one (MWAA's calls go
+    through boto3, which reads the same variables itself)."""
+    url = settings.airflow_url
+    if settings.composer_environment is not None:
+        url = settings.composer_api_endpoint
+    if url is None:
+        return ""
+    proxy = ctx.session.proxies.for_url(url)
+    return "" if proxy is None else f"; through the proxy {proxy.url} ({proxy.variable})"
 
 
 def describe_target(settings: Settings) -> str:
