@@ -4,6 +4,10 @@ Rules are checked and compiled once, when they are loaded: every mistake in them
 ConfigurationError naming the rule, the field and the fix, and matching an event afterwards is a
 few precompiled regex calls. Every matching rule plans a run, at most one per DAG (the first
 matching rule for a DAG wins).
+
+Object names are chosen by whoever may write to a bucket, so matching one takes time linear in
+its length whatever the rules: "match.regex" runs on RE2 (google-re2), and globs are compiled from
+fnmatch's translation, whose atomic groups (Python 3.11 and later) never backtrack.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import fnmatch
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from dagtrigger.errors import ConfigurationError, RouteError
 from dagtrigger.events.model import (
@@ -22,6 +26,7 @@ from dagtrigger.events.model import (
     Message,
     StorageObject,
 )
+from dagtrigger.events.payload import quote
 from dagtrigger.templates import (
     MissingValueError,
     ObjectNode,
@@ -91,6 +96,21 @@ Matcher = Callable[[Event], bool]
 _NO_CONF = ObjectNode(())
 
 
+class RegexMatch(Protocol):
+    """What routing reads of an RE2 match (google-re2 ships no type hints)."""
+
+    def groupdict(self) -> dict[str, str | None]: ...
+
+
+class Regex(Protocol):
+    """What routing uses of a compiled RE2 pattern."""
+
+    @property
+    def groupindex(self) -> Mapping[str, int]: ...
+
+    def search(self, text: str) -> RegexMatch | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class _TextMatcher:
     """Accepts an event when the text `pick` reads from it passes `test`; no text, no match."""
@@ -126,17 +146,31 @@ class Route:
     name: str
     dag_id: str
     matchers: tuple[Matcher, ...] = ()
-    regex: re.Pattern[str] | None = None  # searched in the object name; named groups are fields
+    regex: Regex | None = None  # searched in the object name; named groups are fields
     conf: ObjectNode = _NO_CONF
     replace_conf: bool = False
 
     def match(self, event: Event) -> dict[str, Any] | None:
-        """The regex's named groups when the event matches (empty without a regex), else None."""
+        """The regex's named groups when the event matches (empty without a regex), else None.
+
+        RouteError when the regex cannot be searched in the object name: RE2 reads UTF-8, and a
+        name holding a lone surrogate (which a forged event can carry) has no UTF-8 form.
+        """
         if not all(matcher(event) for matcher in self.matchers):
             return None
         if self.regex is None:
             return {}
-        found = self.regex.search(event.object.name) if event.object is not None else None
+        if event.object is None:
+            return None
+        try:
+            found = self.regex.search(event.object.name)
+        except UnicodeEncodeError as exc:
+            raise RouteError(
+                f'route "{self.name}": the object name {quote(event.object.name)} of '
+                f"{event.provider} event {quote(event.event_id)} is not valid Unicode "
+                f'({exc.reason}), so "match.regex" cannot be searched in it; no real object '
+                "has such a name"
+            ) from exc
         return None if found is None else found.groupdict()
 
     def plan(self, event: Event, groups: Mapping[str, Any]) -> PlannedTrigger:
@@ -188,7 +222,11 @@ class Router:
         return cls(routes)
 
     def route(self, event: Event) -> Routing:
-        """Plan a run for every matching rule, one per DAG; RouteError if a conf cannot render."""
+        """Plan a run for every matching rule, one per DAG.
+
+        RouteError when a rule cannot be applied to the event: a conf that cannot render, a regex
+        that cannot be searched in its object name.
+        """
         planned: dict[str, PlannedTrigger] = {}
         notes: list[str] = []
         for route in self.routes:
@@ -301,7 +339,7 @@ def _rule_dag_id(raw: Mapping[str, Any], default_dag_id: str | None, rule: _Rule
     return check_dag_id(raw["dag_id"], f'{rule.source}: {rule.label}: "dag_id"')
 
 
-def _compile_rule_conf(conf: Any, regex: re.Pattern[str] | None, rule: _Rule) -> ObjectNode:
+def _compile_rule_conf(conf: Any, regex: Regex | None, rule: _Rule) -> ObjectNode:
     if not isinstance(conf, Mapping):
         raise rule.error(f'"conf" must be an object, not {json_kind(conf)}')
     groups = set(regex.groupindex) if regex is not None else set()
@@ -360,7 +398,7 @@ _TEXT_MATCHERS: dict[
 }
 
 
-def _compile_match(match: Any, rule: _Rule) -> tuple[tuple[Matcher, ...], re.Pattern[str] | None]:
+def _compile_match(match: Any, rule: _Rule) -> tuple[tuple[Matcher, ...], Regex | None]:
     if not isinstance(match, Mapping):
         raise rule.error(f'"match" must be an object, not {json_kind(match)}')
     _check_keys(match, _MATCH_KEYS, '"match"', rule)
@@ -411,19 +449,67 @@ def _compile_attributes(attributes: Any, rule: _Rule) -> _AttributeMatcher:
     )
 
 
-def _compile_regex(pattern: Any, rule: _Rule) -> re.Pattern[str]:
+# Two things RE2 accepts that routing refuses, as Python's re did: \C, which matches one byte of
+# a UTF-8 character, and a group name given twice (RE2 fills only the first such group). A
+# "(?P<x>" written inside a character class is counted too, which only matters to a pattern that
+# also has a group named x.
+_ESCAPE_OR_GROUP_NAME = re.compile(r"\\(.)|\(\?P?<(\w+)>", re.DOTALL)
+_RE2_SYNTAX = (
+    "RE2 syntax: named groups as (?P<name>...); no backreferences, lookarounds, atomic or "
+    "possessive groups, or conditionals; \\z, not \\Z, for the end of the name; \\d, \\w, \\s "
+    "and \\b are ASCII-only"
+)
+
+
+def _compile_regex(pattern: Any, rule: _Rule) -> Regex:
     if not isinstance(pattern, str):
         raise rule.error(f'"match.regex" must be a string, not {json_kind(pattern)}')
-    try:
-        regex = re.compile(pattern)
-    except re.error as exc:
-        raise rule.error(f'"match.regex" is not a valid regular expression: {exc}') from exc
+    regex = _compile_re2(pattern, rule)
+    names: set[str] = set()
+    for escaped, name in _ESCAPE_OR_GROUP_NAME.findall(pattern):
+        if escaped == "C":
+            raise rule.error(
+                '"match.regex" uses \\C (one byte), which can cut a character in two; '
+                'use "." for any character'
+            )
+        if name in names:
+            raise rule.error(
+                f'"match.regex" has two groups named "{name}"; give each group its own name'
+            )
+        if name:
+            names.add(name)
     for group in regex.groupindex:
         if group in DEFAULT_CONF_FIELDS:
             raise rule.error(
                 f'"match.regex" has a group named "{group}", which is already a conf field; '
                 f'rename the group (e.g. "{group}_part")'
             )
+    return regex
+
+
+def _compile_re2(pattern: str, rule: _Rule) -> Regex:
+    try:
+        import re2  # imported here: routes without a regex never load it
+    except ImportError as exc:
+        raise rule.error(
+            f'"match.regex" needs google-re2, which cannot be loaded ({exc}): pip install '
+            "google-re2; on AWS Lambda, build the package for the function's Architecture "
+            "(make package-aws ARCH=arm64 or ARCH=x86_64)"
+        ) from exc
+    options = re2.Options()
+    options.log_errors = False  # the error is ours to report, not a line on stderr
+    try:
+        regex: Regex = re2.compile(pattern, options)
+    except re2.error as exc:
+        detail = exc.args[0] if exc.args else exc
+        problem = detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
+        raise rule.error(
+            f'"match.regex" is not a valid regular expression: {problem} ({_RE2_SYNTAX})'
+        ) from exc
+    except UnicodeEncodeError as exc:  # a lone surrogate, e.g. from a "\ud800" JSON escape
+        raise rule.error(
+            f'"match.regex" is not valid Unicode ({exc.reason} at position {exc.start})'
+        ) from exc
     return regex
 
 

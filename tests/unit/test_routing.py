@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,6 +14,9 @@ import pytest
 from dagtrigger.errors import ConfigurationError, RouteError
 from dagtrigger.events.model import BridgeEvent, Event, Message, StorageObject
 from dagtrigger.routing import DEFAULT_CONF_FIELDS, PlannedTrigger, Router, Routing
+from tests.hostile import LONG, NEWLINES, SHELL, TEMPLATE, TRAVERSAL, UNICODE
+
+REPO = Path(__file__).resolve().parents[2]
 
 GCS_FINALIZED = "google.cloud.storage.object.v1.finalized"
 PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
@@ -470,8 +478,8 @@ ALLOWED_MATCH = (
         ),
         (
             [{"dag_id": "x", "match": {"regex": "sales/(?P<date"}}],
-            'route #1: "match.regex" is not a valid regular expression: missing >, '
-            "unterminated name at position 10",
+            'route #1: "match.regex" is not a valid regular expression: invalid named capture '
+            "group: (?P<date (RE2 syntax: named groups as (?P<name>...);",
         ),
         (
             [{"dag_id": "x", "match": {"regex": ["a"]}}],
@@ -550,3 +558,239 @@ def test_templates_may_use_every_default_conf_field() -> None:
         "source", "detail_type", "detail", "resources",
     }  # fmt: skip
     assert documented == DEFAULT_CONF_FIELDS
+
+
+# --- Regexes run on RE2: linear in the length of the name, whatever the pattern
+
+# The issue's pattern: Python's re takes x4 longer every two more path segments (0.9 s on a name
+# of 49 characters, minutes past 60); object names are up to 1024 bytes and chosen by whoever may
+# write to the bucket.
+ISSUE_REGEX = r"^(?P<dir>(.*/)*)(?P<file>[^/]+)\.csv$"
+FAST = 0.5  # seconds: generous for a slow CI, and far less than Python's re needs for any name here
+
+
+def route_timed(router: Router, event: Event) -> Routing:
+    started = time.perf_counter()
+    routing = router.route(event)
+    elapsed = time.perf_counter() - started
+    assert elapsed < FAST, f"routing took {elapsed:.3f} s"
+    return routing
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a/" * 511 + "x", "/" * 1023 + "x", "a/" * 510 + ".csv", "a//" * 341 + "x", "é/" * 511 + "x"],
+    ids=["a/-then-x", "slashes-then-x", "empty-file-name", "double-slashes", "two-byte-chars"],
+)
+def test_the_issue_regex_refuses_a_hostile_1024_character_name_in_milliseconds(name: str) -> None:
+    router = Router.from_rules([{"dag_id": "d", "match": {"regex": ISSUE_REGEX}}])
+
+    routing = route_timed(router, gcs_event(name=name))
+
+    assert routing.triggers == ()
+
+
+HOSTILE_1024 = "a" * 1023 + "!"
+
+
+@pytest.mark.parametrize(
+    ("match", "event"),
+    [
+        ({"regex": ISSUE_REGEX}, gcs_event(name="a/" * 509 + "x.csv\n")),
+        ({"regex": r"^(a+)+$"}, gcs_event(name=HOSTILE_1024)),
+        ({"regex": r"^(a|aa)*b"}, gcs_event(name=HOSTILE_1024)),
+        ({"regex": r"(.*a){20}b"}, gcs_event(name=HOSTILE_1024)),
+        ({"regex": r"^(\w+\s?)*$"}, gcs_event(name=HOSTILE_1024)),
+        ({"glob": "*a*a*a*a*a*a*a*a*b"}, gcs_event(name=HOSTILE_1024)),
+        ({"glob": ["*/*/*/*/*/*/*/*.csv", "*?*?*?*?*?*?*.json"]}, gcs_event(name="a/" * 512)),
+        ({"attributes": {"k": "*a*a*a*a*a*a*a*a*b"}}, message_event(attributes={"k": HOSTILE_1024})),
+    ],
+    ids=["issue", "nested-plus", "overlapping-alternatives", "repeated-dot-star", "words",
+         "multi-star-glob", "multi-star-globs", "attribute-glob"],
+)  # fmt: skip
+def test_a_pattern_that_backtracks_in_python_runs_in_linear_time(
+    match: dict[str, Any], event: Event
+) -> None:
+    router = Router.from_rules([{"dag_id": "d", "match": match}])
+
+    assert route_timed(router, event).triggers == ()
+
+
+HOSTILE_ROUTES = [
+    {"name": "prefix", "match": {"prefix": "a/"}, "dag_id": "by_prefix"},
+    {"name": "suffix", "match": {"suffix": ".csv"}, "dag_id": "by_suffix"},
+    {"name": "glob", "match": {"glob": "*/*/*/*/*/*/*/*/*.csv"}, "dag_id": "by_glob"},
+    {
+        "name": "regex",
+        "match": {"regex": ISSUE_REGEX},
+        "dag_id": "by_regex",
+        "conf": {"dir": "{dir}", "file": "{file}"},
+    },
+]
+EVERY_RULE = ["by_prefix", "by_suffix", "by_glob", "by_regex"]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("a/" * 511 + "x", ["by_prefix"]),
+        ("a/" * 509 + "x.csv", EVERY_RULE),
+        ("a/" * 510 + ".csv", ["by_prefix", "by_suffix", "by_glob"]),  # no file name before .csv
+        ("/" * 1023 + "x", []),
+        ("/" * 1020 + ".csv", ["by_suffix", "by_glob"]),
+        ("a/" * 509 + "x.csv\n", ["by_prefix"]),  # "$" is the end of the name, not before a \n
+        ("é/" * 509 + "x.csv", ["by_suffix", "by_glob", "by_regex"]),
+        ("\U0001f9e8/" * 339 + "x.csv", ["by_suffix", "by_glob", "by_regex"]),
+        (".csv" * 256, ["by_suffix", "by_regex"]),
+        ("a" * 1024, []),
+        (LONG, ["by_suffix", "by_glob"]),
+        (NEWLINES, ["by_suffix", "by_regex"]),  # [^/] takes line breaks, as in Python's re
+        (UNICODE, ["by_suffix", "by_regex"]),
+        (SHELL, ["by_suffix", "by_regex"]),
+        (TEMPLATE, ["by_suffix", "by_regex"]),
+        (TRAVERSAL, []),
+    ],
+    ids=["a/-then-x", "a/-then-file", "a/-then-.csv", "slashes", "slashes-then-.csv",
+         "trailing-newline", "two-byte-chars", "emoji", "csv-repeated", "one-letter", "long",
+         "newlines", "unicode", "shell", "template", "traversal"],
+)  # fmt: skip
+def test_hostile_names_meet_every_kind_of_rule_quickly_and_exactly(
+    name: str, expected: list[str]
+) -> None:
+    router = Router.from_rules(HOSTILE_ROUTES)
+
+    routing = route_timed(router, gcs_event(name=name))
+
+    assert dags(routing) == expected
+    for trigger in routing.triggers:
+        assert trigger.conf["name"] == name
+        if trigger.dag_id == "by_regex":
+            assert trigger.conf["dir"] + trigger.conf["file"] + ".csv" == name
+
+
+def test_groups_hold_whole_characters_of_a_unicode_name() -> None:
+    router = Router.from_rules(
+        [
+            {
+                "dag_id": "d",
+                "match": {"regex": r"^(?P<first>.)(?P<area>\p{Han}+)/(?P<rest>.+)$"},
+                "conf": {"first": "{first}", "area": "{area}", "rest": "{rest}"},
+                "replace_conf": True,
+            }
+        ]
+    )
+
+    routing = router.route(gcs_event(name="\U0001f9e8日本語/café \u200b.csv"))
+
+    assert routing.triggers[0].conf == {
+        "first": "\U0001f9e8",
+        "area": "日本語",
+        "rest": "café \u200b.csv",
+    }
+
+
+def test_digit_and_word_classes_are_ascii_only() -> None:
+    assert matches({"regex": r"^\d+/"}, gcs_event(name="2024/x.csv")) is True
+    assert matches({"regex": r"^\d+/"}, gcs_event(name="\u0662\u0660\u0662\u0664/x.csv")) is False
+    assert matches({"regex": r"^\w+\.csv$"}, gcs_event(name="café.csv")) is False
+    assert matches({"regex": r"^[\pL\pN_]+\.csv$"}, gcs_event(name="café.csv")) is True
+
+
+def test_a_name_that_is_not_valid_unicode_is_a_route_error_not_a_crash() -> None:
+    router = Router.from_rules([{"name": "csv", "dag_id": "d", "match": {"regex": r"\.csv$"}}])
+
+    with pytest.raises(RouteError) as caught:
+        router.route(gcs_event(name="half\ud800pair.csv"))
+
+    assert str(caught.value) == (
+        "route \"csv\": the object name 'half\\ud800pair.csv' of gcs event 'evt-1' is not valid "
+        'Unicode (surrogates not allowed), so "match.regex" cannot be searched in it; no real '
+        "object has such a name"
+    )
+
+
+@pytest.mark.parametrize(
+    ("pattern", "problem"),
+    [
+        (r"(?P<x>a)\1", r"invalid escape sequence: \1"),
+        (r"(?P<x>a)(?P=x)", "invalid perl operator: (?P"),
+        (r"\.csv(?=$)", "invalid perl operator: (?="),
+        (r"(?<=sales/)x", "invalid perl operator: (?<="),
+        (r"^(?!tmp/)", "invalid perl operator: (?!"),
+        (r"(?>a+)b", "invalid perl operator: (?>"),
+        (r"a++b", "bad repetition operator: ++"),
+        (r"(a)?(?(1)b|c)", "invalid perl operator: (?("),
+        (r"\.csv\Z", r"invalid escape sequence: \Z"),
+        (r"(?x) a b", "invalid perl operator: (?x"),
+        (r"a{1001}", "invalid repetition size: {1001}"),
+    ],
+    ids=["backreference", "named-backreference", "lookahead", "lookbehind", "negative-lookahead",
+         "atomic-group", "possessive", "conditional", "python-end-of-text", "verbose-flag",
+         "repetition-too-large"],
+)  # fmt: skip
+def test_syntax_re2_refuses_names_the_problem_and_what_routes_accept(
+    pattern: str, problem: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    error = load_error([{"dag_id": "x", "match": {"regex": pattern}}])
+
+    assert error == (
+        f'DAGTRIGGER_ROUTES: route #1: "match.regex" is not a valid regular expression: {problem} '
+        "(RE2 syntax: named groups as (?P<name>...); no backreferences, lookarounds, atomic or "
+        r"possessive groups, or conditionals; \z, not \Z, for the end of the name; \d, \w, \s "
+        r"and \b are ASCII-only)"
+    )
+    assert capfd.readouterr().err == ""  # RE2 logs nothing of its own
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        (r"^(?P<x>\C)", r'"match.regex" uses \C (one byte), which can cut a character in two; use'),
+        (r"(?P<day>\d\d)|(?P<day>[a-z]+)", '"match.regex" has two groups named "day"; give each'),
+        (r"(?<day>\d\d)-(?P<day>\d\d)", '"match.regex" has two groups named "day"'),
+        ("\ud800", '"match.regex" is not valid Unicode (surrogates not allowed at position 0)'),
+    ],
+    ids=["one-byte", "same-name-twice", "both-spellings", "lone-surrogate"],
+)  # fmt: skip
+def test_what_re2_accepts_but_routing_refuses(pattern: str, message: str) -> None:
+    assert message in load_error([{"dag_id": "x", "match": {"regex": pattern}}])
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [r"\\C", r"[\\]C", r"(?P<day>x)|\(?P<day>y\)"],
+    ids=["escaped-backslash", "backslash-in-class", "escaped-paren"],
+)
+def test_text_that_only_looks_like_a_refused_construct_is_accepted(pattern: str) -> None:
+    Router.from_rules([{"dag_id": "x", "match": {"regex": pattern}}])
+
+
+def test_a_regex_without_google_re2_installed_names_the_fix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "re2", None)  # what a missing or foreign-arch wheel gives
+
+    error = load_error([{"dag_id": "x", "match": {"regex": "[.]csv$"}}])
+
+    assert error.startswith('DAGTRIGGER_ROUTES: route #1: "match.regex" needs google-re2')
+    assert error.endswith(
+        "pip install google-re2; on AWS Lambda, build the package for the function's "
+        "Architecture (make package-aws ARCH=arm64 or ARCH=x86_64)"
+    )
+
+
+def test_re2_is_loaded_only_when_a_rule_has_a_regex() -> None:
+    probe = """
+import json, sys
+sys.path.insert(0, "functions")
+from dagtrigger.routing import Router
+Router.from_rules([{"dag_id": "d", "match": {"glob": "*.csv", "prefix": "a/", "suffix": "x"}}])
+before = "re2" in sys.modules
+Router.from_rules([{"dag_id": "d", "match": {"regex": "[.]csv$"}}])
+print(json.dumps([before, "re2" in sys.modules]))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+
+    assert json.loads(out) == [False, True]
