@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from dagtrigger.errors import ConfigurationError
 from dagtrigger.events import Event, normalise
+from dagtrigger.routes_source import MAX_ROUTES_BYTES
 from dagtrigger.runtime import build_router
 from dagtrigger.settings import Settings
 from tools.local_airflow import free_port
@@ -20,6 +23,8 @@ EVENT = json.loads(
     ).read_text()
 )
 ROUTES = [{"name": "sales", "match": {"prefix": "sales/"}, "dag_id": "load_sales"}]
+# Valid routes followed by spaces: 3 MiB, of which a reader may fetch no more than the cap.
+OVERSIZED = json.dumps(ROUTES).encode().ljust(3 * MAX_ROUTES_BYTES)
 
 
 @pytest.fixture
@@ -83,15 +88,65 @@ def test_a_missing_gcs_routes_object_names_the_variable_and_the_role(gcs_emulato
     assert "roles/storage.objectViewer" in str(caught.value)
 
 
-def test_routes_from_s3_are_read_with_boto3(s3_standin: str) -> None:
+def _upload_to_gcs(bucket: str, key: str, body: bytes) -> None:
+    from google.cloud import storage
+
+    storage.Client().bucket(bucket).blob(key).upload_from_string(body)
+
+
+def test_a_gcs_routes_object_over_the_cap_is_refused_with_its_size(gcs_emulator: str) -> None:
+    _upload_to_gcs(gcs_emulator, "routes.json", OVERSIZED)
+
+    with pytest.raises(ConfigurationError) as caught:
+        _route_names(f"gs://{gcs_emulator}/routes.json")
+
+    assert str(caught.value).startswith(
+        f"DAGTRIGGER_ROUTES=gs://{gcs_emulator}/routes.json is 3,145,728 bytes; routes may be "
+        "at most 1,048,576 bytes (1 MiB)"
+    )
+
+
+def test_an_empty_gcs_routes_object_is_invalid_json(gcs_emulator: str) -> None:
+    _upload_to_gcs(gcs_emulator, "routes.json", b"")
+
+    with pytest.raises(ConfigurationError, match=r"routes.json is not valid JSON: Expecting value"):
+        _route_names(f"gs://{gcs_emulator}/routes.json")
+
+
+def _s3_bucket(name: str) -> Any:
     import boto3
 
     s3 = boto3.client("s3")
-    s3.create_bucket(
-        Bucket=s3_standin, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
-    )
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):  # moto keeps its buckets
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    return s3
+
+
+def test_routes_from_s3_are_read_with_boto3(s3_standin: str) -> None:
+    s3 = _s3_bucket(s3_standin)
     s3.put_object(Bucket=s3_standin, Key="routes.json", Body=json.dumps(ROUTES).encode())
     assert _route_names(f"s3://{s3_standin}/routes.json") == ["load_sales"]
+
+
+def test_an_s3_routes_object_over_the_cap_is_refused_with_its_size(s3_standin: str) -> None:
+    s3 = _s3_bucket(s3_standin)
+    s3.put_object(Bucket=s3_standin, Key="routes.json", Body=OVERSIZED)
+
+    with pytest.raises(ConfigurationError) as caught:
+        _route_names(f"s3://{s3_standin}/routes.json")
+
+    assert str(caught.value).startswith(
+        f"DAGTRIGGER_ROUTES=s3://{s3_standin}/routes.json is 3,145,728 bytes; routes may be at "
+        "most 1,048,576 bytes (1 MiB)"
+    )
+
+
+def test_an_empty_s3_routes_object_is_invalid_json(s3_standin: str) -> None:
+    s3 = _s3_bucket(s3_standin)
+    s3.put_object(Bucket=s3_standin, Key="routes.json", Body=b"")
+
+    with pytest.raises(ConfigurationError, match=r"routes.json is not valid JSON: Expecting value"):
+        _route_names(f"s3://{s3_standin}/routes.json")
 
 
 def test_a_missing_s3_routes_object_names_the_permission(s3_standin: str) -> None:

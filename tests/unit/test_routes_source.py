@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import logging
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dagtrigger.errors import ConfigurationError
-from dagtrigger.routes_source import CachedRoutes, parse_routes, read_routes_text
+from dagtrigger.routes_source import (
+    MAX_ROUTES_BYTES,
+    CachedRoutes,
+    parse_routes,
+    read_routes_text,
+)
+from dagtrigger.routing import Router
 
 ROUTES_V1 = '[{"dag_id": "sales_v1"}]'
 ROUTES_V2 = '[{"dag_id": "sales_v2"}]'
@@ -217,3 +224,174 @@ def test_inline_routes_are_built_once() -> None:
         assert routes.get() == ("sales_v1",)
 
     assert build.calls == 1
+
+
+# --- Whatever breaks in a re-read, the last good routes stay; a first read says what is wrong
+
+DEEPLY_NESTED = "[" * 100_000
+
+
+def padded_to(size: int) -> str:
+    """Valid routes (ROUTES_V2) padded with spaces to exactly `size` bytes."""
+    return ROUTES_V2 + " " * (size - len(ROUTES_V2))
+
+
+@pytest.mark.parametrize(
+    ("spec_of", "described"),
+    [
+        (lambda path: DEEPLY_NESTED, "DAGTRIGGER_ROUTES (inline JSON)"),
+        (lambda path: str(path), "DAGTRIGGER_ROUTES={path}"),
+    ],
+    ids=["inline", "file"],
+)
+def test_deeply_nested_json_is_a_clear_configuration_error(
+    tmp_path: Path, spec_of: Any, described: str
+) -> None:
+    path = tmp_path / "routes.json"
+    path.write_text(DEEPLY_NESTED, encoding="utf-8")
+    routes = cached(spec_of(path), Clock(), Builder())
+
+    with pytest.raises(ConfigurationError) as caught:
+        routes.get()
+
+    assert str(caught.value).startswith(
+        f"{described.format(path=path)} is JSON nested too deeply to parse (maximum recursion"
+    )
+    assert str(caught.value).endswith("routes are a list of rules a few levels deep.")
+
+
+def test_a_deeply_nested_edit_keeps_the_last_good_routes(
+    routes_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    routes = CachedRoutes(str(routes_file), 60, Router.from_rules, clock=clock)
+    good = routes.get()
+
+    routes_file.write_text(DEEPLY_NESTED, encoding="utf-8")
+    clock.now += 61
+    with caplog.at_level(logging.ERROR, logger="dagtrigger"):
+        assert routes.get() is good
+
+    assert f"keeping the previous routes: DAGTRIGGER_ROUTES={routes_file} is JSON nested" in (
+        caplog.text
+    )
+
+
+class Breaks:
+    """A builder that works, then raises `error` once `broken` is set."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.broken = False
+
+    def __call__(self, rules: Any) -> str:
+        if self.broken:
+            raise self.error
+        return "routes"
+
+
+UNEXPECTED = [
+    RecursionError("maximum recursion depth exceeded"),
+    ValueError("invalid literal for int() with base 10: 'x'"),
+    TypeError("unhashable type: 'list'"),
+    KeyError("dag_id"),
+    MemoryError(),
+]
+
+
+@pytest.mark.parametrize("error", UNEXPECTED, ids=lambda error: type(error).__name__)
+def test_any_error_building_an_edit_keeps_the_last_good_routes_and_logs_it(
+    routes_file: Path, error: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock, build = Clock(), Breaks(error)
+    routes = CachedRoutes(str(routes_file), 60, build, clock=clock)
+    routes.get()
+
+    build.broken = True
+    routes_file.write_text(ROUTES_V2, encoding="utf-8")
+    clock.now += 61
+    with caplog.at_level(logging.ERROR, logger="dagtrigger"):
+        assert routes.get() == "routes"
+
+    (record,) = caplog.records
+    assert record.levelno == logging.ERROR
+    assert record.getMessage() == (
+        f"keeping the previous routes: DAGTRIGGER_ROUTES={routes_file} cannot be turned into "
+        f'routes ({type(error).__name__}: {error}): correct the rules (README, "Routing '
+        'rules"); if they look right, report this message.'
+    )
+
+
+@pytest.mark.parametrize("error", UNEXPECTED, ids=lambda error: type(error).__name__)
+def test_any_error_building_the_first_routes_is_a_configuration_error(
+    routes_file: Path, error: Exception
+) -> None:
+    build = Breaks(error)
+    build.broken = True
+    routes = CachedRoutes(str(routes_file), 60, build, clock=Clock())
+
+    with pytest.raises(ConfigurationError) as caught:
+        routes.get()
+
+    assert str(caught.value).startswith(
+        f"DAGTRIGGER_ROUTES={routes_file} cannot be turned into routes ({type(error).__name__}"
+    )
+    assert caught.value.__cause__ is error
+
+
+# --- At most MAX_ROUTES_BYTES (1 MiB), whatever the source
+
+
+def test_routes_of_exactly_the_cap_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "routes.json"
+    path.write_text(padded_to(MAX_ROUTES_BYTES), encoding="utf-8")
+
+    assert load(str(path)) == [{"dag_id": "sales_v2"}]
+    assert load(padded_to(MAX_ROUTES_BYTES)) == [{"dag_id": "sales_v2"}]
+
+
+def test_inline_routes_over_the_cap_are_refused_with_their_size() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        read_routes_text(padded_to(MAX_ROUTES_BYTES + 1))
+
+    assert str(caught.value) == (
+        "DAGTRIGGER_ROUTES (inline JSON) is 1,048,577 bytes; routes may be at most 1,048,576 "
+        "bytes (1 MiB): match many objects with one prefix, glob or regex rather than listing "
+        "them, and check that it names the routes, not a data file."
+    )
+
+
+def test_a_file_over_the_cap_is_refused_after_reading_no_more_than_the_cap(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "huge.json"
+    with path.open("wb") as file:
+        file.truncate(64 * MAX_ROUTES_BYTES)  # sparse: 64 MiB that take no disk
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigurationError) as caught:
+            read_routes_text(str(path))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert str(caught.value).startswith(
+        f"DAGTRIGGER_ROUTES={path} is 67,108,864 bytes; routes may be at most 1,048,576 bytes"
+    )
+    assert peak < 3 * MAX_ROUTES_BYTES
+
+
+def test_a_file_that_grows_over_the_cap_keeps_the_last_good_routes(
+    routes_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock, build = Clock(), Builder()
+    routes = cached(routes_file, clock, build, ttl=60)
+    routes.get()
+
+    routes_file.write_text(padded_to(MAX_ROUTES_BYTES + 1), encoding="utf-8")
+    clock.now += 61
+    with caplog.at_level(logging.ERROR, logger="dagtrigger"):
+        assert routes.get() == ("sales_v1",)
+
+    assert "is 1,048,577 bytes; routes may be at most 1,048,576 bytes" in caplog.text
