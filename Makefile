@@ -64,9 +64,12 @@ $(CHECKOV_STAMP): | $(STAMP)
 infra-check: $(CHECKOV_STAMP)
 	$(CHECKOV_VENV)/bin/python tools/infra_check.py
 
-# The Lambda deployment package: build/lambda/ and dist/dagtrigger-lambda.zip (see infra/aws).
+# The Lambda deployment package: build/lambda/ and dist/dagtrigger-lambda.zip (see infra/aws), for
+# one architecture, the function's: `make package-aws ARCH=x86_64` when the template's
+# Architecture is x86_64. Set here, not with ?=, so an ARCH left in the environment is not taken.
+ARCH := arm64
 package-aws: $(STAMP)
-	$(PY) -m tools.package_aws
+	$(PY) -m tools.package_aws --arch $(ARCH)
 
 # Speed and memory, each a ratio measured side by side in one run (about 8 minutes): docs/benchmarks.md.
 BENCH_STAMP := $(VENV)/.installed-bench

@@ -1,16 +1,22 @@
-"""Build the AWS Lambda deployment package: `make package-aws`.
+"""Build the AWS Lambda deployment package for one architecture: `make package-aws`.
 
     build/lambda/                  what Lambda unpacks into /var/task (infra/aws's CodeUri)
       lambda_function.py           the handler: Handler lambda_function.handler
       dagtrigger/                  the core, without tests or bytecode
+      re2/, idna/                  the core's dependencies that the runtime lacks
       aws_lambda_powertools/ ...   Powertools and what it needs that the runtime lacks
     dist/dagtrigger-lambda.zip     the same files, zipped deterministically
 
+The package is built for one architecture, which must be the function's (infra/aws/template.yaml's
+`Architecture` parameter, arm64 by default, as here): google-re2, which matches route regexes in
+linear time, is compiled code, a CPython 3.12 manylinux wheel for aarch64 or for x86_64. Build
+with `make package-aws` for arm64, `make package-aws ARCH=x86_64` for x86_64. Every other wheel
+must be pure Python (`Root-Is-Purelib`, a `none-any` tag).
+
 Left out because the python3.12 runtime has them: boto3, botocore, s3transfer, jmespath,
-urllib3, python-dateutil, six. Powertools comes from PyPI at the version pinned below, which must
-satisfy pyproject.toml's `aws` extra (uv refuses the install otherwise). Every wheel must be pure
-Python (`Root-Is-Purelib`, a `none-any` tag), so one package runs on arm64 and x86_64 alike; a
-new dependency of Powertools fails the build until it is pinned here or named as the runtime's.
+urllib3, python-dateutil, six. The rest comes from PyPI at the versions pinned below, which must
+satisfy pyproject.toml's `dependencies` and its `aws` extra (uv refuses the install otherwise); a
+new dependency of either fails the build until it is pinned here or named as the runtime's.
 
 The zip lists its files in sorted order, with one timestamp (1980-01-01) and one mode (0644):
 the same sources and pins give the same bytes, whatever the checkout's mtimes or umask.
@@ -37,16 +43,26 @@ BUILD_DIR = REPO / "build" / "lambda"
 ZIP_PATH = REPO / "dist" / "dagtrigger-lambda.zip"
 
 PYTHON_VERSION = "3.12"  # infra/aws/template.yaml: Runtime python3.12 (Amazon Linux 2023)
+# Lambda's architecture → uv's target platform (Amazon Linux 2023 has glibc 2.34).
 PLATFORMS = {"arm64": "aarch64-manylinux_2_34", "x86_64": "x86_64-manylinux_2_34"}
+DEFAULT_ARCH = "arm64"  # infra/aws/template.yaml's Architecture default
 # What goes into the package, at exactly these versions.
-PINS = {"aws-lambda-powertools": "3.37.0", "typing-extensions": "4.16.0"}
-# What the Lambda Python runtime already provides (pinned only so that resolution is repeatable).
+PINS = {
+    "aws-lambda-powertools": "3.37.0",
+    "typing-extensions": "4.16.0",
+    "google-re2": "1.1.20251105",
+    "idna": "3.21",  # not in the runtime: nothing there depends on it
+}
+# The only wheels that may hold compiled code; each must be built for the chosen architecture.
+COMPILED = {"google-re2"}
+# What the Lambda Python runtime already provides (pinned only so that resolution is repeatable,
+# and urllib3 at the runtime's 1.26 so that the core's requirement is checked against it).
 RUNTIME_PROVIDED = {
     "boto3": None,
     "botocore": None,
     "s3transfer": None,
     "jmespath": "1.0.1",
-    "urllib3": None,
+    "urllib3": "1.26.20",
     "python-dateutil": None,
     "six": None,
 }
@@ -63,18 +79,18 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def powertools_requirement() -> str:
-    """aws-lambda-powertools as pyproject.toml's `aws` extra asks for it, e.g. `...>=3.0`."""
+def requirements() -> list[str]:
+    """The core's dependencies and aws-lambda-powertools, as pyproject.toml asks for them."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     for requirement in project["optional-dependencies"]["aws"]:
         name = re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0]
         if canonical(name) == "aws-lambda-powertools":
-            return str(requirement)
+            return [*project["dependencies"], str(requirement)]
     raise PackageError("pyproject.toml's `aws` extra does not name aws-lambda-powertools")
 
 
 def install_dependencies(target: Path, arch: str) -> None:
-    """uv installs Powertools and its dependencies for the Lambda runtime into `target`."""
+    """uv installs the core's dependencies and Powertools for the Lambda runtime into `target`."""
     constraints = target.parent / "constraints.txt"
     pins = {**PINS, **{name: v for name, v in RUNTIME_PROVIDED.items() if v}}
     constraints.write_text("".join(f"{name}=={version}\n" for name, version in pins.items()))
@@ -85,7 +101,7 @@ def install_dependencies(target: Path, arch: str) -> None:
         "--python-platform", PLATFORMS[arch],
         "--only-binary", ":all:",
         "--constraints", str(constraints),
-        powertools_requirement(),
+        *requirements(),
         *(f"{name}=={version}" for name, version in PINS.items()),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -102,14 +118,25 @@ def iter_distributions(site: Path) -> Iterator[tuple[str, Path]]:
         yield canonical(match.group(1).strip()), dist_info
 
 
-def check_pure_python(name: str, dist_info: Path) -> None:
+def check_wheel(name: str, dist_info: Path, arch: str) -> None:
+    """Pure Python, or (COMPILED only) built for CPython PYTHON_VERSION on `arch`."""
     wheel = (dist_info / "WHEEL").read_text(encoding="utf-8")
     tags = re.findall(r"^Tag: (.+)$", wheel, re.MULTILINE)
-    pure = "Root-Is-Purelib: true" in wheel and all(tag.endswith("-none-any") for tag in tags)
-    if not pure:
+    if "Root-Is-Purelib: true" in wheel and all(tag.endswith("-none-any") for tag in tags):
+        return
+    if name not in COMPILED:
         raise PackageError(
-            f"{name} is not pure Python (tags {tags}): the package would then be tied to one "
-            "architecture; pin a version with a py3-none-any wheel"
+            f"{name} is not pure Python (tags {tags}): only {', '.join(sorted(COMPILED))} may "
+            "hold compiled code; pin a version of it with a py3-none-any wheel"
+        )
+    python = "cp" + PYTHON_VERSION.replace(".", "")
+    machine = PLATFORMS[arch].split("-")[0]
+    if not tags or not all(
+        tag.startswith(f"{python}-") and tag.endswith(f"_{machine}") for tag in tags
+    ):
+        raise PackageError(
+            f"{name} was installed as {tags}, not as a {python} wheel for {machine} ({arch}): "
+            "pin a version of it that has one"
         )
 
 
@@ -141,11 +168,11 @@ def add_dependencies(destination: Path, arch: str) -> list[str]:
                 continue
             if name not in PINS:
                 raise PackageError(
-                    f"aws-lambda-powertools now needs {name}, which is neither pinned nor known to "
-                    "be in the Lambda runtime: add it to PINS or RUNTIME_PROVIDED in "
-                    "tools/package_aws.py"
+                    f"the package now needs {name} (for dagtrigger or aws-lambda-powertools), "
+                    "which is neither pinned nor known to be in the Lambda runtime: add it to "
+                    "PINS or RUNTIME_PROVIDED in tools/package_aws.py"
                 )
-            check_pure_python(name, dist_info)
+            check_wheel(name, dist_info, arch)
             copy_distribution(site, dist_info, destination)
             added.append(dist_info.name.removesuffix(".dist-info"))
         missing = set(PINS) - {canonical(a.rsplit("-", 1)[0]) for a in added}
@@ -206,7 +233,7 @@ def build(build_dir: Path, zip_path: Path, arch: str) -> str:
     unpacked = sum(p.stat().st_size for p in build_dir.rglob("*") if p.is_file())
     digest = hashlib.sha256(zip_path.read_bytes()).hexdigest()
     return (
-        f"package-aws: {_show(zip_path)}: {size:,} bytes ({size / 2**20:.2f} MiB; "
+        f"package-aws: {_show(zip_path)} for {arch}: {size:,} bytes ({size / 2**20:.2f} MiB; "
         f"{count} files, {unpacked / 2**20:.2f} MiB unpacked in {_show(build_dir)}), "
         f"sha256 {digest[:16]}…, with {', '.join(added)}, in {time.monotonic() - started:.1f} s"
     )
@@ -223,8 +250,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--arch",
         choices=sorted(PLATFORMS),
-        default="arm64",
-        help="the wheels' platform; the package is pure Python, so it runs on both",
+        default=DEFAULT_ARCH,
+        help=(
+            "the function's Architecture (infra/aws/template.yaml; default %(default)s): "
+            "google-re2 is compiled, so the package runs on this architecture only"
+        ),
     )
     args = parser.parse_args(argv)
     try:

@@ -1,12 +1,14 @@
 """make package-aws's zip, run the way Lambda runs it: beside only what the Python runtime has.
 
-The zip is built once per session and unpacked into an empty directory. A fresh `python -I -S`
-(no site-packages, no PYTHONPATH) gets sys.path = [the unpacked zip, a directory holding only the
-runtime's own packages (boto3, botocore, urllib3 1.26, jmespath, s3transfer, dateutil, six)] plus
-the standard library, imports `lambda_function` and calls `handler(event, context)` with an S3
-notification. So a dependency the package forgot fails here, and so does one it should not carry
-(google-auth, functions-framework). Airflow is a loopback server that answers like Airflow 2's
-/api/v1; the test reads the trigger it received, and the metrics the handler printed.
+The zip is built once per session, for this machine's architecture (the package holds google-re2's
+compiled code, so it runs on the architecture it was built for only), and unpacked into an empty
+directory. A fresh `python -I -S` (no site-packages, no PYTHONPATH) gets sys.path = [the unpacked
+zip, a directory holding only the runtime's own packages (boto3, botocore, urllib3 1.26, jmespath,
+s3transfer, dateutil, six)] plus the standard library, imports `lambda_function` and calls
+`handler(event, context)` with an S3 notification that a regex route sends to the DAG. So a
+dependency the package forgot fails here, and so does one it should not carry (google-auth,
+functions-framework). Airflow is a loopback server that answers like Airflow 2's /api/v1; the test
+reads the trigger it received, and the metrics the handler printed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import glob
 import hashlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -29,12 +32,24 @@ import pytest
 
 from tests.unit.stub_airflow import Reply, StubAirflow
 from tools.local_airflow import CACHE, REPO
+from tools.package_aws import PackageError, check_wheel
 
 DAG_ID = "dagtrigger_example"
 NAMESPACE = "dagtrigger-package-test"
 SERVICE = "dagtrigger"
 USERNAME, PASSWORD = "dagtrigger", "not-a-real-password"
 RESULT_MARK = "DAGTRIGGER-TEST-RESULT "
+# Lambda's name for the architecture of the machine the test runs on.
+LAMBDA_ARCH = {"x86_64": "x86_64", "aarch64": "arm64"}.get(platform.machine())
+# Routes as a user writes them: the date comes out of the object name through RE2.
+ROUTES = [
+    {
+        "name": "daily-sales",
+        "match": {"regex": r"^sales/(?P<day>\d{4}-\d{2}-\d{2})/(?P<file>[^/]+)\.csv$"},
+        "dag_id": DAG_ID,
+        "conf": {"partition": "{day}", "table": "{file}"},
+    }
+]
 # A stand-in for what the python3.12 runtime ships (pure Python, so any platform's wheels do).
 # Its urllib3 is 1.26, as the runtime's botocore has it; boto3 new enough for invoke_rest_api.
 RUNTIME_PACKAGES = (
@@ -94,7 +109,9 @@ with open(sys.argv[3]) as f:
     event = json.load(f)
 result = lambda_function.handler(event, Context())
 imported = sorted(m for m in sys.modules if m.split(".")[0] in ("google", "functions_framework"))
-print({RESULT_MARK!r} + json.dumps({{"result": result, "imported": imported}}, default=str))
+re2 = sys.modules.get("re2")
+report = {{"result": result, "imported": imported, "re2": re2 and re2.__file__}}
+print({RESULT_MARK!r} + json.dumps(report, default=str))
 """
 
 
@@ -163,16 +180,13 @@ def runtime_site(lambda_python: LambdaPython) -> Path:
     return site
 
 
-@pytest.fixture(scope="session")
-def lambda_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The zip make package-aws builds, unpacked into an empty directory."""
-    work = tmp_path_factory.mktemp("package-aws")
-    zip_path = work / "dagtrigger-lambda.zip"
+def build_zip(zip_path: Path, arch: str) -> None:
     build = subprocess.run(
         [
             sys.executable, "-m", "tools.package_aws",
-            "--build-dir", str(work / "build"),
+            "--build-dir", str(zip_path.parent / f"build-{zip_path.stem}"),
             "--zip", str(zip_path),
+            "--arch", arch,
         ],
         cwd=REPO,
         capture_output=True,
@@ -180,9 +194,26 @@ def lambda_package(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=False,
     )  # fmt: skip
     assert build.returncode == 0, build.stdout + build.stderr
-    unpacked = work / "unpacked"
+
+
+@pytest.fixture(scope="session")
+def lambda_zip(tmp_path_factory: pytest.TempPathFactory, lambda_python: LambdaPython) -> Path:
+    """The zip make package-aws builds, for this machine's architecture."""
+    if LAMBDA_ARCH is None:
+        pytest.skip(f"Lambda has no {platform.machine()} architecture to build the package for")
+    if lambda_python.version != "3.12":
+        pytest.skip("google-re2 in the package is built for CPython 3.12, which is not here")
+    zip_path = tmp_path_factory.mktemp("package-aws") / "dagtrigger-lambda.zip"
+    build_zip(zip_path, LAMBDA_ARCH)
+    return zip_path
+
+
+@pytest.fixture(scope="session")
+def lambda_package(lambda_zip: Path) -> Path:
+    """The zip, unpacked into an empty directory."""
+    unpacked = lambda_zip.parent / "unpacked"
     unpacked.mkdir()
-    with zipfile.ZipFile(zip_path) as archive:
+    with zipfile.ZipFile(lambda_zip) as archive:
         archive.extractall(unpacked)
     return unpacked
 
@@ -212,15 +243,71 @@ def run_handler(
     return json.loads(results[0].removeprefix(RESULT_MARK)), lines, output
 
 
-def test_the_zip_holds_the_handler_the_core_and_powertools_only(lambda_package: Path) -> None:
+def test_the_zip_holds_the_handler_the_core_and_its_dependencies_only(
+    lambda_package: Path,
+) -> None:
     top = sorted(path.name for path in lambda_package.iterdir())
-    assert "lambda_function.py" in top and "dagtrigger" in top and "aws_lambda_powertools" in top
+    for needed in ("lambda_function.py", "dagtrigger", "aws_lambda_powertools", "re2", "idna"):
+        assert needed in top, f"{needed} is missing: {top}"
     for runtime_package in ("boto3", "botocore", "urllib3", "jmespath", "s3transfer", "dateutil"):
         assert runtime_package not in top, f"{runtime_package} is the runtime's: {top}"
     assert not [p for p in lambda_package.rglob("*") if p.name in ("__pycache__", "tests")]
 
 
-def test_s3_event_starts_a_run_through_the_packaged_handler(
+def test_only_google_re2_holds_compiled_code_and_for_this_architecture(
+    lambda_package: Path,
+) -> None:
+    compiled = sorted(
+        p.relative_to(lambda_package).as_posix() for p in lambda_package.rglob("*.so")
+    )
+    assert compiled == [f"re2/_re2.cpython-312-{platform.machine()}-linux-gnu.so"]
+
+
+def test_the_zip_is_the_same_bytes_when_built_again(lambda_zip: Path, tmp_path: Path) -> None:
+    assert LAMBDA_ARCH is not None
+    again = tmp_path / "again.zip"
+    build_zip(again, LAMBDA_ARCH)
+
+    assert again.read_bytes() == lambda_zip.read_bytes()
+
+
+def fake_dist_info(tmp_path: Path, *tags: str, purelib: bool = False) -> Path:
+    dist_info = tmp_path / "example-1.0.dist-info"
+    dist_info.mkdir(parents=True)
+    lines = ["Wheel-Version: 1.0", f"Root-Is-Purelib: {str(purelib).lower()}"]
+    (dist_info / "WHEEL").write_text("\n".join([*lines, *(f"Tag: {tag}" for tag in tags)]))
+    return dist_info
+
+
+def test_a_compiled_wheel_other_than_google_re2_fails_the_build(tmp_path: Path) -> None:
+    dist_info = fake_dist_info(tmp_path, "cp312-cp312-manylinux_2_28_aarch64")
+
+    with pytest.raises(PackageError, match=r"^pydantic-core is not pure Python"):
+        check_wheel("pydantic-core", dist_info, "arm64")
+
+
+@pytest.mark.parametrize("arch", ["arm64", "x86_64"])
+def test_a_pure_python_wheel_goes_into_either_architecture(tmp_path: Path, arch: str) -> None:
+    check_wheel("idna", fake_dist_info(tmp_path, "py3-none-any", purelib=True), arch)
+
+
+@pytest.mark.parametrize(
+    ("tag", "arch"),
+    [
+        ("cp312-cp312-manylinux_2_28_x86_64", "arm64"),
+        ("cp312-cp312-manylinux_2_28_aarch64", "x86_64"),
+        ("cp311-cp311-manylinux_2_28_aarch64", "arm64"),
+    ],
+    ids=["x86_64-for-arm64", "aarch64-for-x86_64", "other-python"],
+)
+def test_google_re2_for_another_platform_fails_the_build(
+    tmp_path: Path, tag: str, arch: str
+) -> None:
+    with pytest.raises(PackageError, match=r"^google-re2 was installed as \["):
+        check_wheel("google-re2", fake_dist_info(tmp_path, tag), arch)
+
+
+def test_s3_event_routed_by_a_regex_starts_a_run_through_the_packaged_handler(
     lambda_python: LambdaPython, runtime_site: Path, lambda_package: Path, tmp_path: Path
 ) -> None:
     event_file = tmp_path / "event.json"
@@ -235,7 +322,7 @@ def test_s3_event_starts_a_run_through_the_packaged_handler(
             "AIRFLOW_AUTH": "basic",
             "AIRFLOW_USERNAME": USERNAME,
             "AIRFLOW_PASSWORD": PASSWORD,
-            "DAG_ID": DAG_ID,
+            "DAGTRIGGER_ROUTES": json.dumps(ROUTES),
             "DAGTRIGGER_DEADLINE": "10",
             "POWERTOOLS_SERVICE_NAME": SERVICE,
             "POWERTOOLS_METRICS_NAMESPACE": NAMESPACE,
@@ -250,6 +337,7 @@ def test_s3_event_starts_a_run_through_the_packaged_handler(
         posts = airflow.received("POST", runs)
 
     assert outcome["imported"] == [], output
+    assert outcome["re2"].startswith(str(lambda_package)), output
     assert len(posts) == 1, output
     credentials = base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
     assert posts[0].headers.get("Authorization") == f"Basic {credentials}"
@@ -263,6 +351,7 @@ def test_s3_event_starts_a_run_through_the_packaged_handler(
     assert conf["uri"] == "s3://acme-raw-eu/sales/2024-06-01/orders.csv"
     assert conf["size"] == 48213
     assert conf["version"] == "Ly8fN9mYkU3zK0b1qP2rS4tU6vW8xY0A"
+    assert (conf["partition"], conf["table"]) == ("2024-06-01", "orders")
 
     # The EMF record CloudWatch turns into metrics: infra/aws's alarms read Failed in this
     # namespace with the dimension service.
