@@ -54,6 +54,10 @@ _JSON_HEADERS = {
     "User-Agent": "dagtrigger",
 }
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+_PROXY_CREDENTIALS_FIX = (
+    "put its user name and password in the proxy variable's URL, before the host, as "
+    "USER:PASSWORD followed by @ (percent-encode any @, : or / in them)."
+)
 _log = logging.getLogger(__name__)
 
 
@@ -192,8 +196,8 @@ class HttpSession:
             _log.debug("%s answered %d (%d bytes)", where, answer.status, len(data))
         if answer.status == 407:
             raise ConfigurationError(
-                f"{where}: the proxy {self.proxies.describe(url)} asks for credentials (407): put "
-                "them in the proxy variable, e.g. HTTPS_PROXY=http://USER:PASSWORD@HOST:PORT."
+                f"{where}: the proxy {self.proxies.describe(url)} asks for credentials (407): "
+                + _PROXY_CREDENTIALS_FIX
             )
         return Response(
             answer.status, data, answer.headers, tuple(answer.headers.getlist("Set-Cookie"))
@@ -271,8 +275,7 @@ class HttpSession:
             if "407" in str(exc):
                 return ConfigurationError(
                     f"{where}: the proxy {proxy} refused the tunnel (407 Proxy Authentication "
-                    "Required): put its credentials in the proxy variable, e.g. "
-                    "HTTPS_PROXY=http://USER:PASSWORD@HOST:PORT."
+                    "Required): " + _PROXY_CREDENTIALS_FIX
                 )
             return TransientTriggerError(
                 f"{where} failed through the proxy {proxy}: {_reason(exc)}"
