@@ -24,6 +24,7 @@ from dagtrigger.errors import (
     ApiVersionError,
     AuthenticationError,
     AuthorizationError,
+    ConfigurationError,
     ConfRejectedError,
     DagNotFoundError,
     TransientTriggerError,
@@ -71,6 +72,27 @@ def conflict() -> Reply:
 
 
 # --- version detection -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_on_the_version_probe_is_a_configuration_error_not_a_version(
+    stub: StubAirflow, status: int
+) -> None:
+    stub.always("GET", "/api/v2/version", Reply(status, None, {"Location": "https://a.example/"}))
+
+    with pytest.raises(ConfigurationError, match=r"redirect to https://a\.example/"):
+        client_for(stub.url, api_version=None).trigger("etl", RUN_ID, CONF)
+
+    assert stub.received("POST", V2_RUNS) == []
+
+
+def test_a_redirect_on_the_trigger_is_a_configuration_error(stub: StubAirflow) -> None:
+    stub.always("POST", V2_RUNS, Reply(307, None, {"Location": "https://a.example/x"}))
+
+    with pytest.raises(ConfigurationError, match=r"answered 307, a redirect"):
+        client_for(stub.url).trigger("etl", RUN_ID, CONF)
+
+    assert len(stub.received("POST", V2_RUNS)) == 1  # not retried: a retry meets the same
 
 
 def test_airflow_3_is_detected_once_and_gets_the_v2_body(stub: StubAirflow) -> None:
@@ -261,6 +283,27 @@ def test_throttling_waits_as_long_as_retry_after_says(stub: StubAirflow) -> None
     first, second = stub.received("POST", V2_RUNS)
     assert result.outcome == "created"
     assert second.at - first.at >= 0.95  # the backoff alone would have waited 0.02 s or less
+
+
+@pytest.mark.parametrize("retry_after", ["20", "1e10", "Fri, 31 Dec 9999 23:59:59 GMT"])
+def test_a_long_retry_after_holds_no_trigger_past_its_deadline(
+    stub: StubAirflow, retry_after: str
+) -> None:
+    """The first trigger gives up at once (the platform redelivers); later triggers of the same
+    warm process are not held back past their own deadline either, and nothing overflows."""
+    stub.reply("POST", V2_RUNS, Reply(429, {"detail": "slow down"}, {"Retry-After": retry_after}))
+    stub.always("POST", V2_RUNS, created())
+    client = client_for(stub.url, retry=RetryPolicy(deadline=3.0, base_delay=0.02))
+
+    timings = []
+    for _ in range(3):
+        started = time.monotonic()
+        with pytest.raises(TransientTriggerError, match=r"gave up after 1 attempt"):
+            client.trigger("etl", RUN_ID, CONF)
+        timings.append(time.monotonic() - started)
+
+    assert max(timings) < 1.0
+    assert len(stub.received("POST", V2_RUNS)) == 1  # nothing sent while the server said wait
 
 
 def test_an_asctime_retry_after_is_still_retried(stub: StubAirflow) -> None:
