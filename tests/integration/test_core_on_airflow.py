@@ -288,3 +288,16 @@ def test_cli_trigger_waits_for_the_run_to_finish(airflow: LocalAirflow) -> None:
         airflow.call("PATCH", "/dags/dagtrigger_sales", {"is_paused": True})
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1])["state"] == "success"
+
+
+def test_api_v2_against_airflow2_says_there_is_no_v2_not_that_the_dag_is_missing(
+    airflow_servers: dict[str, LocalAirflow],
+) -> None:
+    airflow = airflow_servers["2"]
+    client = build_client(
+        Settings.from_env(airflow_env(airflow, AIRFLOW_API_VERSION="v2", AIRFLOW_AUTH="basic"))
+    )
+    with pytest.raises(ApiVersionError) as caught:
+        client.trigger("dagtrigger_example", "v2-run", {})
+    assert "has no v2 API" in str(caught.value)
+    assert "set v1 for Airflow 2" in str(caught.value)
