@@ -224,6 +224,27 @@ def test_an_oversized_answer_is_transient_and_its_connection_dropped(
     assert server.connections == 2
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(
+            b"HTTP/1.1 200 OK\r\nContent-Length: \xc2\xb2\r\n\r\n{}", id="length-not-ascii"
+        ),
+        pytest.param(b"HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\n{}", id="status-2000"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{}", id="body-cut-short"),
+        pytest.param(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", id="chunk-size"
+        ),
+    ],
+)
+def test_an_answer_that_cannot_be_read_is_transient_so_the_event_is_kept(raw: bytes) -> None:
+    with (
+        HostileServer([trickle(raw, every=0.0, piece=len(raw))]) as server,
+        pytest.raises(TransientTriggerError),
+    ):
+        post(HttpSession(timeout=0.5), server.url)
+
+
 @pytest.mark.parametrize("value", ["token\nX-Injected: 1", "t\u00f6k\u0113n"])
 def test_a_header_value_http_cannot_carry_is_a_configuration_error(value: str) -> None:
     with (
