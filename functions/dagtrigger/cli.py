@@ -24,6 +24,7 @@ EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_TEMPFAIL = 75
 FINISHED_STATES = ("success", "failed")
+MAX_WAIT_SECONDS = 7 * 24 * 3600
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -171,13 +172,15 @@ def _send(args: argparse.Namespace) -> int:
 
 def _trigger(args: argparse.Namespace) -> int:
     try:
-        conf = json.loads(args.conf)
+        conf = load_json(args.conf)
     except ValueError as exc:
         raise ConfigurationError(f"--conf is not valid JSON: {exc}") from exc
     if not isinstance(conf, dict):
         raise ConfigurationError(
             '--conf must be a JSON object, e.g. --conf \'{"date": "2024-06-01"}\''
         )
+    poll = _seconds("--poll", args.poll)
+    wait_timeout = _seconds("--wait-timeout", args.wait_timeout)
     client = build_client(_settings(args, {"DAG_ID": args.dag_id}))
     result = client.trigger(args.dag_id, args.run_id, conf)
     _print(
@@ -190,15 +193,14 @@ def _trigger(args: argparse.Namespace) -> int:
     )
     if not args.wait:
         return 0
-    deadline = time.monotonic() + args.wait_timeout
+    deadline = time.monotonic() + wait_timeout
     state = result.state
     while state not in FINISHED_STATES:
         if time.monotonic() > deadline:
             _fail(
-                f"run {result.dag_run_id} is still {state} after {args.wait_timeout:g} s",
-                EXIT_TEMPFAIL,
+                f"run {result.dag_run_id} is still {state} after {wait_timeout:g} s", EXIT_TEMPFAIL
             )
-        time.sleep(args.poll)
+        time.sleep(poll)
         run = client.get_dag_run(args.dag_id, result.dag_run_id)
         state = None if run is None else run.get("state")
     _print({"dag_id": args.dag_id, "dag_run_id": result.dag_run_id, "state": state})
@@ -240,6 +242,16 @@ def _api(args: argparse.Namespace) -> int:
     return EXIT_REFUSED
 
 
+def _seconds(option: str, value: float) -> float:
+    """`value` if time.sleep and a deadline can use it: NaN, infinity or <= 0 would raise or hang."""
+    if not 0 < value <= MAX_WAIT_SECONDS:
+        raise ConfigurationError(
+            f"{option} {value:g} is not a number of seconds between 0 and {MAX_WAIT_SECONDS} "
+            f"(a week): e.g. {option} 10."
+        )
+    return value
+
+
 def _read_data(data: str) -> Any:
     text = data
     if data.startswith("@"):
@@ -248,7 +260,7 @@ def _read_data(data: str) -> Any:
         except OSError as exc:
             raise ConfigurationError(f"--data {data}: {exc.strerror or exc}") from exc
     try:
-        return json.loads(text)
+        return load_json(text)
     except ValueError as exc:
         raise ConfigurationError(
             f'--data is not valid JSON ({exc}): e.g. --data \'{{"key": "k", "value": "v"}}\''

@@ -138,16 +138,15 @@ def _throttle(settings: Settings, default_rate: float | None) -> Throttle:
 
 def _with_secret_credentials(settings: Settings) -> Settings:
     from dagtrigger.auth.aws_secret import read_airflow_secret
+    from dagtrigger.settings import check_credentials
 
-    credentials = read_airflow_secret(_need(settings.secret_arn))
+    arn = _need(settings.secret_arn)
+    credentials = read_airflow_secret(arn)
+    username, password = credentials.get("username"), credentials.get("password")
     token = credentials.get("token")
-    return replace(
-        settings,
-        username=credentials.get("username"),
-        password=credentials.get("password"),
-        token=token,
-        auth=settings.auth or ("bearer" if token else None),
-    )
+    auth = settings.auth or ("bearer" if token else None)
+    check_credentials(username, password, token, auth, settings.api_version, secret_arn=arn)
+    return replace(settings, username=username, password=password, token=token, auth=auth)
 
 
 _MWAA_UNREACHABLE = (

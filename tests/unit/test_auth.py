@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from dagtrigger.auth import NoAuth
-from dagtrigger.auth.airflow_jwt import AirflowJwtAuth
+from dagtrigger.auth.airflow_jwt import AirflowJwtAuth, jwt_expiry
 from dagtrigger.auth.basic import BasicAuth
 from dagtrigger.auth.bearer import StaticBearerAuth
 from dagtrigger.errors import AuthenticationError, DagTriggerError, TransientTriggerError
@@ -125,6 +125,46 @@ def test_a_token_without_exp_is_kept_until_refreshed() -> None:
 
     assert bearer_of(auth) == "opaque-token"
     assert len(endpoint.calls) == 1
+
+
+@pytest.mark.parametrize(
+    "exp",
+    [
+        pytest.param(10**400, id="400-digit-integer"),
+        pytest.param(-1, id="negative"),
+        pytest.param(0, id="zero"),
+    ],
+)
+def test_a_token_with_an_unusable_exp_is_kept_until_refreshed(exp: int) -> None:
+    endpoint = TokenEndpoint(token_response(jwt("a", exp=exp)), token_response(jwt("b")))
+    auth = jwt_auth(endpoint, Clock(1_700_000_000))
+
+    assert [bearer_of(auth), bearer_of(auth)] == [jwt("a", exp=exp)] * 2
+    assert len(endpoint.calls) == 1
+
+
+def jwt_with_claims_text(claims: str) -> str:
+    """A JWT whose claims are `claims` as written: JSON with NaN, or nested past any parser."""
+    encoded = base64.urlsafe_b64encode(claims.encode()).rstrip(b"=").decode()
+    return f"eyJhbGciOiJIUzUxMiJ9.{encoded}.c2lnbmF0dXJl"
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        pytest.param('{"exp": ' + "9" * 400 + "}", id="400-digit-integer"),
+        pytest.param('{"exp": 1e400}', id="float-past-the-largest"),
+        pytest.param('{"exp": NaN}', id="nan"),
+        pytest.param('{"exp": Infinity}', id="infinity"),
+        pytest.param('{"exp": -1700000000}', id="negative"),
+        pytest.param('{"exp": 0}', id="zero"),
+        pytest.param('{"exp": 253402300800}', id="after-the-year-9999"),
+        pytest.param('{"exp": true}', id="boolean"),
+        pytest.param("[" * 100_000 + "]" * 100_000, id="nested-too-deeply"),
+    ],
+)
+def test_an_exp_that_is_not_a_usable_time_means_no_expiry(claims: str) -> None:
+    assert jwt_expiry(jwt_with_claims_text(claims)) is None
 
 
 def test_refresh_forces_a_new_token() -> None:

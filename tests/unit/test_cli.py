@@ -34,6 +34,8 @@ S3_TEST_EVENT = {
 }
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.~:+-]+$")
 V2_RUNS = "/api/v2/dags/etl/dagRuns"
+PASSWORD = "s3cr3t-Pa55word"
+NESTED_TOO_DEEPLY = "[" * 100_000 + "]" * 100_000
 
 
 pytestmark = pytest.mark.usefixtures("clean_env")
@@ -204,6 +206,93 @@ def test_an_object_name_with_a_lone_surrogate_does_not_crash(
         assert_one_error_line(err)
 
 
+# --- settings no request could use -------------------------------------------------------------
+
+UNUSABLE_SETTINGS = [
+    pytest.param({"AIRFLOW_URL": "http://[::1"}, "AIRFLOW_URL='http://[::1'", id="open-bracket"),
+    pytest.param({"AIRFLOW_URL": "http://airflow]"}, "AIRFLOW_URL=", id="close-bracket"),
+    pytest.param({"AIRFLOW_URL": "http://[10.0.0.5]"}, "AIRFLOW_URL=", id="ipv4-in-brackets"),
+    pytest.param({"AIRFLOW_URL": "http://airflow:99999"}, "has port '99999'", id="port-too-big"),
+    pytest.param({"AIRFLOW_URL": "http://airflow:port"}, "has port 'port'", id="port-a-word"),
+    pytest.param({"AIRFLOW_URL": "http://airflow:-1"}, "has port '-1'", id="port-negative"),
+    pytest.param({"AIRFLOW_URL": "http://exa mple.com"}, "a space (U+0020)", id="space"),
+    pytest.param({"AIRFLOW_URL": "http://a\n.example"}, "a line break (U+000A)", id="newline"),
+    pytest.param({"AIRFLOW_URL": "http://:80"}, "has no host name", id="empty-host"),
+    pytest.param({"AIRFLOW_URL": "http://☃.example"}, "internationalised", id="invalid-idn"),
+    pytest.param({"AIRFLOW_URL": "http://xn--.com"}, "internationalised", id="invalid-punycode"),
+    pytest.param({"AIRFLOW_URL": "http://airflow/%"}, "use %25 for a literal %", id="lone-%"),
+    pytest.param(
+        {"AIRFLOW_URL": f"https://svc:{PASSWORD}@airflow.example.com"},
+        "AIRFLOW_URL='https://***@airflow.example.com'",
+        id="credentials-in-url",
+    ),
+    pytest.param(
+        {"AIRFLOW_TOKEN": f"{PASSWORD}\nX-Injected: 1"},
+        "AIRFLOW_TOKEN has a line break (U+000A)",
+        id="token-with-newline",
+    ),
+    pytest.param(
+        {"DAGTRIGGER_CONCURRENCY": "1" * 5000},
+        "at most 18 digits",
+        id="concurrency-of-5000-digits",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(("plan", "EVENT"), id="plan"),
+        pytest.param(("send", "EVENT"), id="send"),
+        pytest.param(("trigger", "etl"), id="trigger"),
+        pytest.param(("api", "GET", "/dags"), id="api"),
+    ],
+)
+@pytest.mark.parametrize(("env", "fragment"), UNUSABLE_SETTINGS)
+def test_a_setting_no_request_could_use_exits_2_with_one_error_line(
+    cli: Callable[..., Result],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: tuple[str, ...],
+    env: dict[str, str],
+    fragment: str,
+) -> None:
+    for name, value in {
+        "DAG_ID": "etl",
+        "AIRFLOW_URL": "http://127.0.0.1:9",
+        "AIRFLOW_API_VERSION": "v2",
+        "DAGTRIGGER_DEADLINE": "0.3",
+        **env,
+    }.items():
+        monkeypatch.setenv(name, value)
+    event = write_json(tmp_path, GCS_EVENT)
+
+    code, out, err = cli(*(event if arg == "EVENT" else arg for arg in argv))
+
+    assert (code, out) == (2, [])
+    assert_one_error_line(err, fragment)
+    assert PASSWORD not in err[0]
+
+
+@pytest.mark.parametrize(("env", "fragment"), UNUSABLE_SETTINGS)
+def test_doctor_names_a_setting_no_request_could_use_on_its_configuration_line(
+    cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch, env: dict[str, str], fragment: str
+) -> None:
+    monkeypatch.setenv("DAG_ID", "etl")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    code, out, err = cli("doctor", "--json")
+
+    assert code == 1
+    [configuration] = [
+        c for c in json.loads("\n".join(out))["checks"] if c["name"] == "configuration"
+    ]
+    assert configuration["status"] == "fail"
+    assert fragment in f"{configuration['message']}: {configuration['fix']}"
+    assert PASSWORD not in "\n".join(out + err)
+
+
 # --- trigger and send against a server --------------------------------------------------------
 
 
@@ -244,7 +333,15 @@ def test_trigger_twice_with_one_run_id_reports_a_duplicate(
 
 @pytest.mark.parametrize(
     ("conf", "fragment"),
-    [('["a"]', "--conf must be a JSON object"), ("day=1", "--conf is not valid JSON")],
+    [
+        pytest.param('["a"]', "--conf must be a JSON object", id="list"),
+        pytest.param("day=1", "--conf is not valid JSON", id="not-json"),
+        # Airflow would refuse the body: NaN is not JSON
+        pytest.param('{"ratio": NaN}', "--conf is not valid JSON", id="nan"),
+        pytest.param(
+            NESTED_TOO_DEEPLY, "--conf is not valid JSON: JSON nested too deeply", id="nested"
+        ),
+    ],
 )
 def test_trigger_conf_must_be_a_json_object(
     cli: Callable[..., Result], stub: StubAirflow, conf: str, fragment: str
@@ -253,6 +350,35 @@ def test_trigger_conf_must_be_a_json_object(
 
     assert (code, out) == (2, [])
     assert_one_error_line(err, fragment)
+    assert stub.received() == []
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--poll", "-1"),
+        ("--poll", "0"),
+        ("--poll", "nan"),
+        ("--poll", "inf"),
+        ("--wait-timeout", "nan"),
+        ("--wait-timeout", "1e300"),
+    ],
+)
+def test_trigger_wait_times_no_clock_can_keep_exit_2_before_triggering(
+    cli: Callable[..., Result], stub: StubAirflow, option: str, value: str
+) -> None:
+    code, out, err = cli("trigger", "etl", "--wait", option, value)
+
+    assert (code, out) == (2, [])
+    assert_one_error_line(err, f"{option} ", "is not a number of seconds between 0 and")
+    assert stub.received() == []
+
+
+def test_api_data_nested_too_deeply_exits_2(cli: Callable[..., Result], stub: StubAirflow) -> None:
+    code, out, err = cli("api", "POST", "/variables", "--data", NESTED_TOO_DEEPLY)
+
+    assert (code, out) == (2, [])
+    assert_one_error_line(err, "--data is not valid JSON (JSON nested too deeply)")
     assert stub.received() == []
 
 

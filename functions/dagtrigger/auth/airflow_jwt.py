@@ -69,12 +69,21 @@ class AirflowJwtAuth(CachedTokenAuth):
 
 
 def jwt_expiry(jwt: str) -> float | None:
-    """The `exp` claim, read without verifying: only the issuer needs to trust the token."""
+    """The `exp` claim, read without verifying: only the issuer needs to trust the token.
+
+    None ("no usable expiry") unless `exp` is a time after 1970 and before the year 10000: a
+    400-digit number would overflow a float, and NaN, infinity, zero or a negative number name
+    no time. A token without a usable expiry is kept until Airflow refuses it.
+    """
+    latest_expiry = 253402300799  # 9999-12-31T23:59:59Z
     try:
         payload_part = jwt.split(".")[1]
         padded = payload_part + "=" * (-len(payload_part) % 4)
         claims: Any = json.loads(base64.urlsafe_b64decode(padded))
-    except (IndexError, ValueError):
+    except (IndexError, ValueError, RecursionError):  # RecursionError: a deeply nested payload
         return None
     exp = claims.get("exp") if isinstance(claims, dict) else None
-    return float(exp) if isinstance(exp, int | float) else None
+    if isinstance(exp, bool) or not isinstance(exp, int | float):
+        return None
+    # int and float compare exactly in Python, so a huge int cannot overflow here; NaN fails
+    return float(exp) if 0 < exp <= latest_expiry else None
