@@ -16,10 +16,11 @@ from dagtrigger.airflow.throttle import Throttle
 from dagtrigger.airflow.transport import HttpTransport, Transport
 from dagtrigger.auth import Auth, NoAuth
 from dagtrigger.dispatch import Dispatcher
+from dagtrigger.errors import ConfigurationError
 from dagtrigger.http import HttpSession
 from dagtrigger.routes_source import CachedRoutes, describe_source
 from dagtrigger.routing import Router
-from dagtrigger.settings import Settings
+from dagtrigger.settings import Settings, check_credentials
 
 
 def build_router(settings: Settings) -> Callable[[], Router]:
@@ -138,13 +139,22 @@ def _throttle(settings: Settings, default_rate: float | None) -> Throttle:
 
 def _with_secret_credentials(settings: Settings) -> Settings:
     from dagtrigger.auth.aws_secret import read_airflow_secret
-    from dagtrigger.settings import check_credentials
 
     arn = _need(settings.secret_arn)
     credentials = read_airflow_secret(arn)
     username, password = credentials.get("username"), credentials.get("password")
     token = credentials.get("token")
     auth = settings.auth or ("bearer" if token else None)
+    has_password = username is not None and password is not None
+    if (auth == "bearer" and token is None) or (
+        auth in (None, "basic", "jwt") and not has_password
+    ):
+        needed = '{"token"}' if auth == "bearer" else '{"username", "password"}'
+        raise ConfigurationError(
+            f"The secret AIRFLOW_SECRET_ARN={arn} holds no {needed}, which "
+            f"{f'AIRFLOW_AUTH={auth}' if auth else 'a username and password login'} needs: store "
+            "them in the secret, or set AIRFLOW_AUTH to match what it holds."
+        )
     check_credentials(username, password, token, auth, settings.api_version, secret_arn=arn)
     return replace(settings, username=username, password=password, token=token, auth=auth)
 
