@@ -15,15 +15,23 @@
 
 Entry points map the three branches onto the platform's answer: acknowledge (event, route and
 permanent errors, logged as errors) or raise so the platform redelivers (transient errors).
+
+Every message is redacted when the error is made: it often quotes an answer, and an answer may
+echo the request's credentials. Whatever logs, returns or re-raises an error then shows it as is.
 """
 
 from __future__ import annotations
+
+from dagtrigger.redact import redact
 
 
 class DagTriggerError(Exception):
     """Base of every error dagtrigger raises on purpose."""
 
     retryable = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
 
 
 class ConfigurationError(DagTriggerError):

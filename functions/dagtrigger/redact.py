@@ -5,12 +5,14 @@ otherwise put the Authorization header, a cookie or a password into retry warnin
 `doctor` lines. Every DagTriggerError message, every quoted answer and every doctor line passes
 through `redact`, which removes, in this order:
 
-- every value the process registered with `remember_secret` (passwords, tokens, cookies);
 - the values of credential headers (Authorization, Cookie, Set-Cookie, X-Api-Key, ...), whether
   echoed as raw header lines, as JSON, or as a Python repr of a dict or of (name, value) pairs;
 - the values of fields whose name says they hold a secret (password, token, session, csrf, ...),
   as JSON, form, query string or cookie;
-- `Bearer`/`Basic` credentials, JWTs, and the password of a URL's user info, wherever they stand.
+- `Bearer`/`Basic` credentials, JWTs, and the password of a URL's user info, wherever they stand;
+- every value the process registered with `remember_secret` (passwords, tokens, cookies),
+  wherever it stands. This comes last: a password such as "secret" removed first would take the
+  field name `client_secret` with it, and the patterns would no longer see that field's value.
 
 Only text an answer or an SDK brought in is at risk, but the patterns leave dagtrigger's own
 wording intact: variable names such as AIRFLOW_TOKEN or AIRFLOW_PASSWORD are not fields, and
@@ -34,13 +36,15 @@ MIN_SECRET_LENGTH = 4
 # An opening or closing quote as echoes write them: JSON, Python repr, JSON inside a JSON string,
 # and HTML-escaped in a web page.
 _QUOTE = r"""(?:\\?["']|&(?:quot|\#0*34|\#0*39|\#x0*27);)"""
+# A header value already redacted is left as it is (a field value cannot start with "[").
 _NOT_REDACTED_YET = rf"(?!\s*{re.escape(REDACTED)})"
 _HEADERS = (
     r"(?:proxy-)?authorization|(?:set-)?cookie|x-api-key|api-key|x-auth-token|x-(?:csrf|xsrf)-token"
     r"|x-amz-security-token|x-goog-iap-jwt-assertion"
 )
 # Field names ending in one of these words hold a secret: access_token, client_secret, _token,
-# csrf_token, aws_secret_access_key, WebToken...; "AIRFLOW_TOKEN: set it" is no field (see below).
+# csrf_token, aws_secret_access_key, WebToken... A name is a field only when quoted or followed
+# by "=": "AIRFLOW_TOKEN: set it" is a sentence.
 _CREDENTIAL_FIELDS = (
     r"(?:[\w-]*[_-])?(?:password|passwd|pwd|secret|token|webtoken|sessiontoken|assertion"
     r"|credential|session|sessionid|csrf|xsrf|api_?key|private_key|secret_access_key)"
@@ -70,7 +74,7 @@ _PATTERNS: tuple[re.Pattern[str], ...] = tuple(
         rf"{_NOT_REDACTED_YET}(?P<secret>{_HEADER_VALUE})",
         # "password": "x" / 'access_token': 'x' / \"WebToken\": \"x\"
         rf"(?P<keep>(?P<quote>{_QUOTE}){_CREDENTIAL_FIELDS}(?P=quote)\s*[:=]\s*)"
-        rf"{_NOT_REDACTED_YET}(?P<secret>{_FIELD_VALUE})",
+        rf"(?P<secret>{_FIELD_VALUE})",
         # password=x&... / session=x; Path=/ / ?access_token=x / Credential=AKID/...
         rf"(?P<keep>{_FIELD_START}{_CREDENTIAL_FIELDS}=)(?P<secret>{_FIELD_VALUE})",
         # Bearer x / Basic x anywhere; a credential has a digit or a symbol, so "Bearer token"
@@ -115,11 +119,11 @@ def remember_secret(value: str | None) -> None:
 
 def redact(text: str) -> str:
     """`text` with every credential value replaced by [redacted]."""
+    for pattern in _PATTERNS:
+        text = pattern.sub(_redact_match, text)
     for secret in _known_longest_first:  # a tuple, replaced whole: safe to read without the lock
         if secret in text:
             text = text.replace(secret, REDACTED)
-    for pattern in _PATTERNS:
-        text = pattern.sub(_redact_match, text)
     return text
 
 

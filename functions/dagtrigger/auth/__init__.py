@@ -2,6 +2,7 @@
 
 Token-based paths share `CachedTokenAuth`, which holds the token, renews it shortly before it
 expires and after a rejection, and does so under a lock so concurrent events fetch it once.
+Every credential an auth path holds is handed to `remember_secret`, so that no message shows it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
+
+from dagtrigger.redact import remember_secret
 
 
 class Auth(Protocol):
@@ -84,6 +87,7 @@ class CachedTokenAuth(ABC):
             token = self._token
             if token is None or self._expiring(token):
                 token = self._token = self.fetch_token()
+                remember_secret(token.value)
                 self.fetch_count += 1
             return token
 

@@ -10,6 +10,7 @@ from typing import Any
 from dagtrigger.auth import CachedTokenAuth, Token
 from dagtrigger.errors import AuthenticationError, TransientTriggerError
 from dagtrigger.http import HttpSession
+from dagtrigger.redact import remember_secret
 
 
 class AirflowJwtAuth(CachedTokenAuth):
@@ -22,6 +23,7 @@ class AirflowJwtAuth(CachedTokenAuth):
         clock: Callable[[], float] | None = None,
     ) -> None:
         super().__init__(clock)
+        remember_secret(password)
         self._token_url = f"{base_url}/auth/token"
         self._credentials = {"username": username, "password": password}
         self._session = session

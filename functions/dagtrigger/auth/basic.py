@@ -5,10 +5,14 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 
+from dagtrigger.redact import remember_secret
+
 
 class BasicAuth:
     def __init__(self, username: str, password: str) -> None:
         credentials = base64.b64encode(f"{username}:{password}".encode()).decode()
+        remember_secret(password)
+        remember_secret(credentials)  # what the header carries, and so what an echo shows
         self._header = {"Authorization": f"Basic {credentials}"}
         self.description = f"basic auth as Airflow user {username!r}"
         self._username = username

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from dagtrigger.redact import remember_secret
+
 
 class StaticBearerAuth:
     description = "the bearer token in AIRFLOW_TOKEN"
 
     def __init__(self, token: str) -> None:
+        remember_secret(token)
         self._header = {"Authorization": f"Bearer {token}"}
 
     def headers(self) -> Mapping[str, str]:

@@ -18,6 +18,7 @@ from dagtrigger.auth.airflow_jwt import jwt_expiry
 from dagtrigger.aws import boto_error_code
 from dagtrigger.errors import AuthenticationError, AuthorizationError, TransientTriggerError
 from dagtrigger.http import HttpSession
+from dagtrigger.redact import remember_secret
 
 _LOGIN = {"v1": ("/aws_mwaa/login", "session"), "v2": ("/pluginsv2/aws_mwaa/login", "_token")}
 
@@ -59,6 +60,7 @@ class MwaaWebLoginAuth(CachedTokenAuth):
             raise TransientTriggerError(f"MWAA CreateWebLoginToken failed: {exc}") from exc
         except BotoCoreError as exc:
             raise TransientTriggerError(f"MWAA CreateWebLoginToken failed: {exc}") from exc
+        remember_secret(login["WebToken"])  # single-use, but an echo of the login would show it
         url = f"https://{login['WebServerHostname']}{self._login_path}"
         response = self._session.request("POST", url, form={"token": login["WebToken"]})
         if response.status >= 500 or response.status == 429:

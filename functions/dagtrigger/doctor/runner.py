@@ -1,5 +1,8 @@
 """The order of the checks and what each needs: a check whose prerequisite did not pass is
-skipped, naming it, so that one cause shows as one ✘ rather than a cascade."""
+skipped, naming it, so that one cause shows as one ✘ rather than a cascade.
+
+Every line is redacted as it is added: checks quote answers (Google's error message, an import
+error's trace, a param's default) and SDK exceptions, any of which may echo a credential."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from dagtrigger.doctor.report import label
 from dagtrigger.doctor.server import check_api_version, check_environment, check_reachable
 from dagtrigger.errors import DagTriggerError
 from dagtrigger.http import HttpSession
+from dagtrigger.redact import redact
 
 _PASSED = (Status.OK, Status.WARN)
 
@@ -48,7 +52,8 @@ class Checklist:
         return self._status.get(key) in _PASSED
 
     def add(self, name: str, outcome: Outcome, subject: str | None = None) -> Status:
-        result = CheckResult(name, subject, outcome.status, outcome.message, outcome.fix)
+        fix = redact(outcome.fix) if outcome.fix is not None else None
+        result = CheckResult(name, subject, outcome.status, redact(outcome.message), fix)
         self.results.append(result)
         self._status[result.key] = outcome.status
         return outcome.status
