@@ -2,20 +2,26 @@
 
 Each case runs events through one auth path, against real Airflow 2 and 3 and the stand-ins of
 Google and MWAA, in success and in failure (wrong password, expired or forged token, access
-denied, unreachable), with known secrets. Everything is captured:
+denied, unreachable), with known secrets. On every auth path a server also echoes the request
+back, headers and body, as a 500 page or as FastAPI's 422 (tests.standins.echo), to the function
+and to `dagtrigger doctor`. Everything is captured:
 
 - Python logging at DEBUG for every logger (dagtrigger's, urllib3's, botocore's, google-auth's),
   except the loggers of the stand-ins and moto, which play the cloud, not the function;
 - powertools' JSON lines (its stream is swapped for a buffer) on the Lambda paths;
-- stdout and stderr of functions-framework serving functions/main.py on the Google paths;
+- stdout and stderr of functions-framework serving functions/main.py on the Google and password
+  paths;
 - every exception with its whole chain (`traceback.format_exception`), and str() and repr() of
-  every report and Lambda answer.
+  every report and Lambda answer (for an asynchronous invocation, what reaches the on-failure
+  destination);
+- what `dagtrigger doctor` prints.
 
 None may hold a secret, its base64 (standard and URL-safe), or, for tokens, its first 16
 characters (a JWT's first 16 are its header: any JWT of that issuer is caught). The tokens issued
 are learnt from the stand-ins: their issued-token records (Google access tokens), spies on their
-public methods (ID tokens presented to IAP, MWAA web tokens, sessions and JWTs), and the Airflow 3
-JWT fetched with the same credentials (its header is what every token of that Airflow starts with).
+public methods (ID tokens presented to IAP, MWAA web tokens, sessions and JWTs), the Airflow 3
+JWT fetched with the same credentials (its header is what every token of that Airflow starts with),
+and every credential an echoing server was sent.
 """
 
 from __future__ import annotations
@@ -27,8 +33,9 @@ import logging
 import secrets as secrets_module
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -36,11 +43,14 @@ from urllib.parse import parse_qsl
 import pytest
 
 from dagtrigger import runtime
+from dagtrigger.cli import main as dagtrigger_cli
+from dagtrigger.redact import REDACTED
 from dagtrigger.runtime import build_dispatcher
 from dagtrigger.settings import Settings
 from tests.integration.functions_server import FunctionsServer
 from tests.integration.helpers import read_run
 from tests.standins._http import Request
+from tests.standins.echo import Echoes, EchoFront, EchoRule
 from tests.standins.google import (
     ComposerEnvironmentsApi,
     ComposerFront,
@@ -49,7 +59,12 @@ from tests.standins.google import (
     composer_environment,
 )
 from tests.standins.google_jwt import new_rsa_key, private_key_pem
-from tests.standins.mwaa import DEFAULT_SECRET_KEY, MwaaEnvironment, MwaaStandin
+from tests.standins.mwaa import (
+    DEFAULT_ACCESS_KEY,
+    DEFAULT_SECRET_KEY,
+    MwaaEnvironment,
+    MwaaStandin,
+)
 from tools.local_airflow import REPO, LocalAirflow, free_port
 
 pytestmark = pytest.mark.airflow
@@ -65,7 +80,7 @@ MWAA_VERSIONS = {"2": "2.10.3", "3": "3.0.6"}
 MWAA_ENV = "dagtrigger-secrets"
 # Lines that prove the capture heard the libraries at DEBUG.
 URLLIB3_DEBUG = "Starting new HTTP connection"
-DAGTRIGGER_HTTP_DEBUG = "opening a connection to"
+DAGTRIGGER_HTTP_DEBUG = " bytes)"  # dagtrigger.http: "POST <url> answered 201 (412 bytes)"
 BOTOCORE_BODY = "Response body: (withheld by dagtrigger)"
 GOOGLE_AUTH_REQUEST = "Making request..."
 # The stand-ins and moto play the cloud: what they log is the cloud's, not the function's.
@@ -584,6 +599,7 @@ def test_google_iap_in_process_at_debug(
 @dataclass
 class Mwaa:
     standin: MwaaStandin
+    echoes: Echoes  # no rules unless a test adds some
     web_tokens: list[str]
     sessions: list[str]
     jwts: list[str]
@@ -606,8 +622,9 @@ def mwaa(airflow: LocalAirflow, clean_env: pytest.MonkeyPatch) -> Iterator[Mwaa]
     environment = MwaaEnvironment(
         MWAA_ENV, airflow.url, MWAA_VERSIONS[airflow.major], airflow.admin_headers
     )
-    with MwaaStandin({MWAA_ENV: environment}) as standin:
-        recorded = Mwaa(standin, [], [], [])
+    echoes = Echoes()
+    with MwaaStandin({MWAA_ENV: environment}, echoes=echoes) as standin:
+        recorded = Mwaa(standin, echoes, [], [], [])
         sessions = standin.sessions
         for method, into in (
             ("issue_token", recorded.web_tokens),
@@ -674,51 +691,276 @@ def test_mwaa_paths_through_the_lambda_handler(
 # --- Secrets Manager: self-hosted Airflow from Lambda ------------------------------------------------
 
 
-@pytest.mark.parametrize("case", ["success", "wrong-password", "no-such-secret"])
-def test_secrets_manager_credentials_through_the_lambda_handler(
-    airflow: LocalAirflow, capture: Capture, clean_env: pytest.MonkeyPatch, case: str
-) -> None:
+MOTO_SECRET_KEY = "moto-secret-access-key-for-tests"
+
+
+@contextmanager
+def secrets_manager(
+    capture: Capture, clean_env: pytest.MonkeyPatch, name: str, credentials: dict[str, str]
+) -> Iterator[str]:
+    """Secrets Manager (moto on loopback) holding `credentials`, with the function's AWS
+    settings pointing at it; yields the secret's ARN."""
     import boto3
     from aws_lambda_powertools.utilities import parameters
     from moto.server import ThreadedMotoServer
 
-    secrets = Secrets()
-    password = airflow.admin_password if case == "success" else "wrong-" + airflow.admin_password
-    secrets.add_basic("admin", password)
-    secrets.add("the moto secret access key", "moto-secret-access-key-for-tests")
-    airflow_jwt_prefix(airflow, secrets)
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
     try:
-        for name, value in {
+        for variable, value in {
             "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
             "AWS_ACCESS_KEY_ID": "AKIDMOTO",
-            "AWS_SECRET_ACCESS_KEY": "moto-secret-access-key-for-tests",
+            "AWS_SECRET_ACCESS_KEY": MOTO_SECRET_KEY,
             "AWS_DEFAULT_REGION": "eu-west-1",
-            "AIRFLOW_URL": airflow.url,
-            "DAG_ID": DAG,
-            "DAGTRIGGER_DEADLINE": "2",
         }.items():
-            clean_env.setenv(name, value)
+            clean_env.setenv(variable, value)
         with capture.paused():
             secret = boto3.client("secretsmanager").create_secret(
-                Name=f"dagtrigger/secrets-{case}-{airflow.major}-{port}",
-                SecretString=json.dumps({"username": "admin", "password": password}),
+                Name=f"{name}-{port}", SecretString=json.dumps(credentials)
             )
-        arn = secret["ARN"] if case != "no-such-secret" else secret["ARN"] + "-gone"
-        clean_env.setenv("AIRFLOW_SECRET_ARN", arn)
         parameters.clear_caches()
-        answer = run_lambda(capture, bridge_event(f"secretsmanager-{case}"))
+        yield str(secret["ARN"])
     finally:
         server.stop()
         parameters.clear_caches()
+
+
+@pytest.mark.parametrize("case", ["success", "wrong-password", "no-such-secret"])
+def test_secrets_manager_credentials_through_the_lambda_handler(
+    airflow: LocalAirflow, capture: Capture, clean_env: pytest.MonkeyPatch, case: str
+) -> None:
+    secrets = Secrets()
+    password = airflow.admin_password if case == "success" else "wrong-" + airflow.admin_password
+    secrets.add_basic("admin", password)
+    secrets.add("the moto secret access key", MOTO_SECRET_KEY)
+    airflow_jwt_prefix(airflow, secrets)
+    for name, value in {
+        "AIRFLOW_URL": airflow.url,
+        "DAG_ID": DAG,
+        "DAGTRIGGER_DEADLINE": "2",
+    }.items():
+        clean_env.setenv(name, value)
+    credentials = {"username": "admin", "password": password}
+    name = f"dagtrigger/secrets-{case}-{airflow.major}"
+    with secrets_manager(capture, clean_env, name, credentials) as arn:
+        clean_env.setenv("AIRFLOW_SECRET_ARN", arn if case != "no-such-secret" else arn + "-gone")
+        answer = run_lambda(capture, bridge_event(f"secretsmanager-{case}"))
 
     if case == "success":
         assert isinstance(answer, dict) and answer["runs"][0]["outcome"] == "created"
     else:
         assert isinstance(answer, Exception)
     capture.assert_clean(secrets, saw=(BOTOCORE_BODY,))
+
+
+# --- Servers that echo the request, on every auth path ----------------------------------------------
+#
+# A front, Airflow, Google's or MWAA's front answers with the request it got (tests.standins.echo):
+# the trigger (POST .../dagRuns) for the function, `GET /dags` for doctor's `authenticated`
+# check, or `POST /auth/token`. Each case runs the entry point of its platform and `dagtrigger
+# doctor`, proves the echo reached their output (it shows [redacted]), and finds no secret: the
+# credentials of the path, and every credential the echo showed.
+
+TRIGGER, DAGS, TOKEN = r"/dagRuns$", r"/dags$", r"/auth/token$"
+
+
+def echoing(style: str, *paths: str) -> Echoes:
+    return Echoes(*(EchoRule(path, style) for path in paths))
+
+
+def add_echoed(secrets: Secrets, echoes: Echoes) -> None:
+    """Every credential the echoes showed: what is looked for is exactly what was echoed."""
+    assert echoes.echoed, "nothing was echoed: the case proves nothing"
+    for request in echoes.echoed:
+        scheme, _, credential = (request.header("Authorization") or "").partition(" ")
+        if scheme in ("Bearer", "Basic"):
+            secrets.add(f"an echoed {scheme} credential", credential, token=scheme == "Bearer")
+        for morsel in SimpleCookie(request.header("Cookie") or "").values():
+            secrets.add(f"an echoed {morsel.key} cookie", morsel.value, token=True)
+        body = json.loads(request.body) if request.path.endswith("/auth/token") else {}
+        if "password" in body:
+            secrets.add("an echoed password", body["password"])
+
+
+def run_doctor(capture: Capture, capsys: pytest.CaptureFixture[str]) -> str:
+    """`dagtrigger doctor --write-check` in-process, with the environment the test set."""
+    runtime.reset()
+    capsys.readouterr()
+    with suppress(SystemExit):
+        dagtrigger_cli(["doctor", "--write-check"])
+    out, err = capsys.readouterr()
+    capture.add("doctor's output", out + err)
+    return out
+
+
+def setenv(clean_env: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    for name, value in env.items():
+        clean_env.setenv(name, value)
+
+
+@pytest.mark.parametrize("style", ["trigger-500-text", "trigger-500-html", "token-422-json"])
+def test_echoed_password_paths_basic_on_airflow2_jwt_on_airflow3(
+    airflow: LocalAirflow,
+    capture: Capture,
+    clean_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    style: str,
+) -> None:
+    if style.startswith("token") and airflow.major == "2":
+        pytest.skip("Airflow 2 issues no token: basic auth sends no password in a body")
+    where, _, kind = style.partition("-")
+    echoes = echoing(kind, TOKEN) if where == "token" else echoing(kind, TRIGGER, DAGS)
+    secrets = Secrets()
+    secrets.add_basic("admin", airflow.admin_password)
+    airflow_jwt_prefix(airflow, secrets)
+    with EchoFront(airflow.url, echoes) as front:
+        env = password_env(airflow, airflow.admin_password, front.url)
+        setenv(clean_env, env)
+        answer = run_lambda(capture, bridge_event(f"echo-password-{style}"))
+        doctor = run_doctor(capture, capsys)
+        with FunctionsServer("handle_cloud_event", env, tmp_path / "function.log") as function:
+            status = function.post_binary(*gcs_event(f"echo-password-{style}"))
+    capture.add_file("functions-framework", tmp_path / "function.log")
+
+    assert status == (200 if where == "token" else 500)  # a 422 is permanent, a 500 redelivered
+    add_echoed(secrets, echoes)
+    capture.assert_clean(secrets)
+    assert isinstance(answer, Exception) and REDACTED in str(answer)
+    assert REDACTED in doctor
+
+
+def test_echoed_static_bearer_token(
+    airflow: LocalAirflow,
+    capture: Capture,
+    clean_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    if airflow.major == "2":
+        pytest.skip("Airflow 2's basic-auth API takes no bearer token; Airflow 3 covers the path")
+    secrets = Secrets()
+    token = airflow.token()
+    secrets.add("AIRFLOW_TOKEN", token, token=True)
+    echoes = echoing("500-text", TRIGGER, DAGS)
+    with EchoFront(airflow.url, echoes) as front:
+        env = {"AIRFLOW_URL": front.url, "AIRFLOW_TOKEN": token, "DAG_ID": DAG}
+        setenv(clean_env, {**env, "DAGTRIGGER_DEADLINE": "2"})
+        answer = run_lambda(capture, bridge_event("echo-bearer"))
+        doctor = run_doctor(capture, capsys)
+
+    add_echoed(secrets, echoes)
+    capture.assert_clean(secrets)
+    assert isinstance(answer, Exception) and REDACTED in str(answer)
+    assert REDACTED in doctor
+
+
+ECHOING_ENVIRONMENT = "projects/acme-data/locations/europe-west1/environments/echoing"
+
+
+@pytest.mark.parametrize("case", ["composer-front", "composer-api", "iap"])
+def test_echoed_google_paths(
+    airflow: LocalAirflow,
+    google: Google,
+    capture: Capture,
+    clean_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    case: str,
+) -> None:
+    if case == "composer-front":  # Composer's web server front echoes, with the access token
+        echoes = echoing("500-html", TRIGGER, DAGS)
+        front = EchoFront(google.composer.url, echoes).start()
+        google.environments.environments[ECHOING_ENVIRONMENT] = composer_environment(
+            ECHOING_ENVIRONMENT, front.url, IMAGES[airflow.major]
+        )
+        env = google.env(COMPOSER_ENVIRONMENT=ECHOING_ENVIRONMENT)
+    elif case == "composer-api":  # the Composer API echoes `environments.get`
+        echoes = echoing("500-text", r"/environments/")
+        front = EchoFront(google.environments.url, echoes).start()
+        env = google.env(COMPOSER_API_ENDPOINT=front.url)
+    else:  # IAP's front echoes, with the ID token
+        echoes = echoing("500-text", TRIGGER, DAGS)
+        front = EchoFront(google.iap.url, echoes).start()
+        env = google.env(
+            COMPOSER_ENVIRONMENT="", AIRFLOW_URL=front.url, IAP_CLIENT_ID=IAP_CLIENT_ID
+        )
+    try:
+        with FunctionsServer("handle_cloud_event", env, tmp_path / "function.log") as function:
+            status = function.post_binary(*gcs_event(f"echo-google-{case}"))
+            failed = [e["message"] for e in function.log_entries() if e.get("outcome") == "failed"]
+        setenv(clean_env, env)
+        doctor = run_doctor(capture, capsys)
+    finally:
+        front.stop()
+    capture.add_file("functions-framework", tmp_path / "function.log")
+
+    assert status == 500  # redelivered: every case fails transiently
+    secrets = google.secrets()
+    add_echoed(secrets, echoes)
+    capture.assert_clean(secrets)
+    assert len(failed) == 1 and REDACTED in failed[0]
+    assert REDACTED in doctor
+
+
+@pytest.mark.parametrize("auth", ["mwaa", "mwaa-web"])
+def test_echoed_mwaa_paths(
+    mwaa: Mwaa,
+    capture: Capture,
+    clean_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    auth: str,
+) -> None:
+    clean_env.setenv("AIRFLOW_AUTH", auth)
+    mwaa.echoes.rules = [EchoRule(TRIGGER, "500-text"), EchoRule(DAGS, "500-text")]
+
+    answer = run_lambda(capture, bridge_event(f"echo-{auth}"))
+    doctor = run_doctor(capture, capsys)
+
+    secrets = mwaa.secrets()
+    add_echoed(secrets, mwaa.echoes)
+    capture.assert_clean(secrets, saw=(BOTOCORE_BODY,))
+    # The access key id is no secret to AWS, but it names the key: dagtrigger never shows it.
+    # (botocore's own DEBUG line for each request shows the signed headers, and so the key id.)
+    key_id = Secrets()
+    key_id.add("the AWS access key id", DEFAULT_ACCESS_KEY)
+    assert [
+        leak for leak in capture.leaks(key_id) if not leak[1].startswith("logger botocore")
+    ] == []
+    assert isinstance(answer, Exception) and REDACTED in str(answer)
+    assert REDACTED in doctor
+
+
+@pytest.mark.parametrize("style", ["trigger-500-text", "token-422-json"])
+def test_echoed_secrets_manager_credentials(
+    airflow: LocalAirflow,
+    capture: Capture,
+    clean_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    style: str,
+) -> None:
+    if style.startswith("token") and airflow.major == "2":
+        pytest.skip("Airflow 2 issues no token: basic auth sends no password in a body")
+    where, _, kind = style.partition("-")
+    echoes = echoing(kind, TOKEN) if where == "token" else echoing(kind, TRIGGER, DAGS)
+    secrets = Secrets()
+    secrets.add_basic("admin", airflow.admin_password)
+    secrets.add("the moto secret access key", MOTO_SECRET_KEY)
+    airflow_jwt_prefix(airflow, secrets)
+    credentials = {"username": "admin", "password": airflow.admin_password}
+    with (
+        EchoFront(airflow.url, echoes) as front,
+        secrets_manager(capture, clean_env, f"dagtrigger/echo-{style}", credentials) as arn,
+    ):
+        env = {"AIRFLOW_URL": front.url, "AIRFLOW_SECRET_ARN": arn, "DAG_ID": DAG}
+        setenv(clean_env, {**env, "DAGTRIGGER_DEADLINE": "2"})
+        answer = run_lambda(capture, bridge_event(f"echo-secretsmanager-{style}"))
+        doctor = run_doctor(capture, capsys)
+
+    add_echoed(secrets, echoes)
+    capture.assert_clean(secrets, saw=(BOTOCORE_BODY,))
+    assert isinstance(answer, Exception) and REDACTED in str(answer)
+    assert REDACTED in doctor
 
 
 def test_the_detector_sees_every_form_of_a_secret() -> None:

@@ -39,6 +39,11 @@ Refusals (besides the SigV4 ones in `mwaa_sigv4`), each `x-amzn-ErrorType` + JSO
   a second (token bucket, burst = the rate); botocore retries it unless told not to.
 - 500 `InternalServerException` `{"message": "An internal error has occurred."}` when the
   environment's Airflow cannot be reached (assumed: what real MWAA answers then is unknown).
+
+With `echoes` (`tests.standins.echo`), an InvokeRestApi whose Path a rule matches is answered
+as if Airflow echoed the request MWAA received (its SigV4 headers and body): the echo is the
+`RestApiResponse` of a RestApiServerException (500) or RestApiClientException (422). The web
+fronts echo the requests whose path a rule matches, with their cookie or bearer token.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ from typing import Any, Self
 from urllib.parse import unquote
 
 from tests.standins._http import LoopbackServer, Request, Response
+from tests.standins.echo import Echoes
 from tests.standins.mwaa_restapi import call_airflow, invoke_refusal, validation_error
 from tests.standins.mwaa_sigv4 import authenticate, aws_answer, aws_error
 from tests.standins.mwaa_web import (
@@ -113,9 +119,11 @@ class MwaaStandin(LoopbackServer):
         rate_limit: float | None = None,
         extra_latency: float = 0.0,
         web_token_ttl: float = 60.0,
+        echoes: Echoes | None = None,
     ) -> None:
         super().__init__()
         self.environments = environments
+        self.echoes = echoes
         self.region = region
         self.account = account
         self.credentials = (
@@ -155,6 +163,7 @@ class MwaaStandin(LoopbackServer):
                     self.sessions,
                     context,
                     environment.airflow_version,
+                    self.echoes,
                 ).start()
             super().start()
         except BaseException:
@@ -276,7 +285,9 @@ class MwaaStandin(LoopbackServer):
             time.sleep(self.extra_latency)
         with self._lock:
             self._invocations.append((environment.name, method, path))
-        answer = call_airflow(environment, payload)
+        answer = self.echoes.document(request, path) if self.echoes is not None else None
+        if answer is None:
+            answer = call_airflow(environment, payload)
         if answer is None:
             return aws_error(
                 500, "InternalServerException", {"message": "An internal error has occurred."}

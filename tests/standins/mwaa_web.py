@@ -53,6 +53,7 @@ from tests.standins._http import (
     json_response,
     text_response,
 )
+from tests.standins.echo import Echoes
 
 WEB_TOKEN_TTL = 60.0  # seconds, as CreateWebLoginToken documents
 JWT_TTL = 86400  # Airflow 3's default [api_auth] jwt_expiration_time
@@ -223,6 +224,7 @@ class MwaaWebFront(TlsLoopbackServer):
         sessions: WebSessions,
         context: ssl.SSLContext,
         airflow_version: str,
+        echoes: Echoes | None = None,
     ) -> None:
         super().__init__(context)
         self.environment = environment
@@ -231,6 +233,7 @@ class MwaaWebFront(TlsLoopbackServer):
         self.airflow_headers = airflow_headers
         self.sessions = sessions
         self.airflow_version = airflow_version
+        self.echoes = echoes
 
     @property
     def login_path(self) -> str:
@@ -241,6 +244,9 @@ class MwaaWebFront(TlsLoopbackServer):
         return "/api/v1/" if self.airflow_major == 2 else "/api/v2/"
 
     def handle(self, request: Request) -> Response:
+        echoed = self.echoes.answer(request) if self.echoes is not None else None
+        if echoed is not None:
+            return echoed
         if request.path == self.login_path and request.method == "POST":
             return self._login(request)
         if request.path.startswith(self.api_prefix):
