@@ -46,7 +46,8 @@ from dagtrigger.errors import ConfigurationError, TransientTriggerError
 from dagtrigger.redact import redact, remember_secret
 
 MAX_BODY_BYTES = 8 * 1024 * 1024  # Airflow's answers to these calls are a few KB
-MAX_RETRY_AFTER = 3600.0  # seconds: a longer Retry-After is a server's mistake, not a plan
+MAX_RETRY_AFTER = 3600.0
+_QUOTED_TEXT_BOUND = 64 * 1024  # of an answer, the most that is redacted to quote its start  # seconds: a longer Retry-After is a server's mistake, not a plan
 _JSON_HEADERS = {
     "Content-Type": "application/json",
     "Accept": "application/json",
@@ -91,13 +92,15 @@ class Response:
         """Airflow's own explanation (`detail`, `error` or `message`), else the start of the body,
         without credentials: a server that echoes the request would otherwise show them."""
         payload = self.json()
+        text = self.body.decode("utf-8", "replace")
         if isinstance(payload, dict):
             for key in ("detail", "error", "message", "title"):
                 value = payload.get(key)
                 if value:
                     text = value if isinstance(value, str) else json.dumps(value)
-                    return redact(text)[:limit]
-        return redact(self.body.decode("utf-8", "replace")).strip()[:limit]
+                    break
+        # Redacted whole up to a bound, then cut: cutting first could split a secret in two.
+        return redact(text[:_QUOTED_TEXT_BOUND]).strip()[:limit]
 
     def retry_after(self) -> float | None:
         """Seconds the server asked us to wait (Retry-After as seconds or an HTTP date), at most

@@ -32,6 +32,9 @@ class AirflowJwtAuth(CachedTokenAuth):
 
     def fetch_token(self) -> Token:
         response = self._session.request("POST", self._token_url, json_body=self._credentials)
+        redirect = response.redirect_error(f"POST {self._token_url}")
+        if redirect is not None:
+            raise redirect
         if response.status in (401, 403):
             raise AuthenticationError(
                 f"Airflow refused to issue a token for user {self._username!r} "

@@ -54,14 +54,16 @@ def refresh_credentials(credentials: Any, request: Any, what: str) -> Token:
             f"No Google credentials for {what}: {exc}. {NO_CREDENTIALS_FIX}"
         ) from exc
     except exceptions.TransportError as exc:
-        raise TransientTriggerError(f"Could not reach Google to obtain {what}: {exc}") from exc
+        # The message carries the error's text, redacted; the cause (the token endpoint's answer
+        # as google-auth quotes it) would reach a traceback unredacted, so it is not chained.
+        raise TransientTriggerError(f"Could not reach Google to obtain {what}: {exc}") from None
     except exceptions.RefreshError as exc:
         if getattr(exc, "retryable", False):
-            raise TransientTriggerError(f"Google could not issue {what} now: {exc}") from exc
+            raise TransientTriggerError(f"Google could not issue {what} now: {exc}") from None
         raise AuthenticationError(
             f"Google refused to issue {what}: {exc}. Check that the service account exists, is "
             "enabled and its key is valid."
-        ) from exc
+        ) from None
     expiry = getattr(
         credentials, "expiry", None
     )  # a naive datetime in UTC, by google-auth's convention
