@@ -1,7 +1,9 @@
 """Golden files: each tests/events/NAME.json normalises to exactly NAME.expected.json.
 
-The expected files are the contract of the conf a DAG receives and of the identity its run id is
-derived from. To rewrite them after a deliberate change, run
+The expected files are the contract of the conf a DAG receives, of the identity its run id is
+derived from, and of the run id itself: a run id that changed for an event already delivered
+would start a second run when that event is delivered again after an upgrade. To rewrite them
+after a deliberate change (a run id change is a breaking one), run
 
     DAGTRIGGER_REGEN_GOLDEN=1 .venv/bin/pytest tests/unit/test_events_golden.py
 
@@ -18,6 +20,7 @@ from typing import Any
 import pytest
 
 from dagtrigger.events import Normalised, normalise
+from dagtrigger.run_id import build_dag_run_id
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 INPUTS = sorted(p for p in EVENTS.glob("*.json") if not p.name.endswith(".expected.json"))
@@ -32,7 +35,11 @@ def render(result: Normalised) -> dict[str, Any]:
     """The JSON shape of an expected file."""
     return {
         "events": [
-            {"conf": event.default_conf(), "identity": list(event.identity)}
+            {
+                "conf": event.default_conf(),
+                "identity": list(event.identity),
+                "run_id": build_dag_run_id(event),
+            }
             for event in result.events
         ],
         "skipped": list(result.skipped),
