@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from dagtrigger.airflow.api import ApiVersion
 from dagtrigger.auth import Auth
 from dagtrigger.errors import AuthorizationError, ConfigurationError, TransientTriggerError
 from dagtrigger.http import HttpSession
@@ -28,8 +29,8 @@ class ComposerEnvironment:
         return int(self._version().group(2))
 
     @property
-    def api_version(self) -> str:
-        return {1: "experimental", 2: "v1"}.get(self.airflow_major, "v2")
+    def api_version(self) -> ApiVersion:
+        return {1: ApiVersion.EXPERIMENTAL, 2: ApiVersion.V1}.get(self.airflow_major, ApiVersion.V2)
 
     @property
     def auth(self) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dagtrigger.airflow.client import AirflowClient, run_state
+from dagtrigger.airflow.client import AirflowClient, Outcome, run_state
 from dagtrigger.airflow.retry import RetryPolicy
 from dagtrigger.errors import ConfigurationError, DagTriggerError, RouteError
 from dagtrigger.events import Event, Normalised, normalise
@@ -27,7 +27,6 @@ class PlannedRun:
     conf: Mapping[str, Any]
     route: str
     event: Event
-    conf_json: str | None = None  # the conf as compact JSON text, as the planner checked it
 
     def as_dict(self) -> dict[str, Any]:
         return {"dag_id": self.dag_id, "dag_run_id": self.dag_run_id, "conf": dict(self.conf)}
@@ -44,7 +43,7 @@ class Plan:
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
     run: PlannedRun
-    outcome: str  # "created", "duplicate" or "failed"
+    outcome: Outcome
     dag_run: Mapping[str, Any] | None = None  # the run as Airflow describes it
     error: DagTriggerError | None = None
     attempts: int = 0
@@ -103,8 +102,7 @@ def plan_events(
         run_id = build_dag_run_id(event)
         for trigger in routing.triggers:
             try:  # a refusal now rather than a 500 retried forever
-                conf_json = _STRICT_JSON.encode(trigger.conf)
-                size = len(conf_json.encode())
+                size = len(_STRICT_JSON.encode(trigger.conf).encode())
             except (ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
                 route_errors.append(
                     RouteError(
@@ -125,9 +123,7 @@ def plan_events(
                     )
                 )
                 continue
-            runs.append(
-                PlannedRun(trigger.dag_id, run_id, trigger.conf, trigger.route, event, conf_json)
-            )
+            runs.append(PlannedRun(trigger.dag_id, run_id, trigger.conf, trigger.route, event))
     return Plan(tuple(runs), tuple(ignored), tuple(notes), tuple(route_errors))
 
 
@@ -166,7 +162,9 @@ class Dispatcher:
         except ConfigurationError:
             raise
         except DagTriggerError as exc:  # e.g. Composer's API refused us, or was unreachable
-            return Report(plan, tuple(RunOutcome(run, "failed", error=exc) for run in plan.runs))
+            return Report(
+                plan, tuple(RunOutcome(run, Outcome.FAILED, error=exc) for run in plan.runs)
+            )
         retry = None
         if deadline is not None and deadline < client.retry.deadline:
             retry = RetryPolicy(deadline, client.retry.base_delay, client.retry.max_delay)
@@ -184,12 +182,11 @@ class Dispatcher:
                 run.conf,
                 note=_note(run.event),
                 retry=retry,
-                conf_json=run.conf_json,
             )
         except ConfigurationError:
             raise
         except DagTriggerError as exc:
-            return RunOutcome(run, "failed", error=exc)
+            return RunOutcome(run, Outcome.FAILED, error=exc)
         return RunOutcome(run, result.outcome, result.dag_run, attempts=result.attempts)
 
 

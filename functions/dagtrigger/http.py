@@ -47,27 +47,20 @@ from dagtrigger.redact import redact, remember_secret
 
 MAX_BODY_BYTES = 8 * 1024 * 1024  # Airflow's answers to these calls are a few KB
 MAX_RETRY_AFTER = 3600.0
-_QUOTED_TEXT_BOUND = 64 * 1024  # of an answer, the most that is redacted to quote its start  # seconds: a longer Retry-After is a server's mistake, not a plan
+_QUOTED_TEXT_BOUND = (
+    64 * 1024
+)  # of an answer, the most that is redacted to quote its start  # seconds: a longer Retry-After is a server's mistake, not a plan
 _JSON_HEADERS = {
     "Content-Type": "application/json",
     "Accept": "application/json",
     "Accept-Encoding": "identity",
     "User-Agent": "dagtrigger",
 }
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 _PROXY_CREDENTIALS_FIX = (
     "put its user name and password in the proxy variable's URL, before the host, as "
     "USER:PASSWORD followed by @ (percent-encode any @, : or / in them)."
 )
 _log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class EncodedJson:
-    """A JSON value with its JSON text made already: sent as the text, handed to SDKs as the value."""
-
-    value: Any
-    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,10 +160,8 @@ class HttpSession:
     ) -> Response:
         all_headers: dict[str, str] = dict(_JSON_HEADERS)
         body: bytes | None = None
-        if isinstance(json_body, EncodedJson):
-            body = json_body.text.encode()
-        elif json_body is not None:
-            body = _COMPACT_JSON.encode(json_body).encode()
+        if json_body is not None:
+            body = json.dumps(json_body, separators=(",", ":")).encode()
         elif form is not None:
             body = urlencode(form).encode()
             all_headers["Content-Type"] = "application/x-www-form-urlencoded"

@@ -85,9 +85,7 @@ class RecordingClient:
         *,
         note: str | None = None,
         retry: RetryPolicy | None = None,
-        conf_json: str | None = None,
     ) -> TriggerResult:
-        assert conf_json is not None and json.loads(conf_json) == conf  # sent as planned
         self.calls.append((dag_id, dag_run_id, dict(conf)))
         return TriggerResult("created", dag_id, str(dag_run_id), {"state": "queued"}, 1)
 

@@ -8,12 +8,13 @@ transient failure is retried with backoff inside the deadline.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from json.encoder import encode_basestring_ascii  # json's own C escaper
+from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
+from dagtrigger.airflow.api import NEWEST_FIRST, ApiVersion
 from dagtrigger.airflow.retry import RetryPolicy, call_with_retries
 from dagtrigger.airflow.throttle import Throttle
 from dagtrigger.airflow.transport import Transport
@@ -27,20 +28,22 @@ from dagtrigger.errors import (
     PermanentTriggerError,
     TransientTriggerError,
 )
-from dagtrigger.http import EncodedJson, Response
+from dagtrigger.http import Response
 
 DEFAULT_CONCURRENCY = 10
-_PREFIX = {"experimental": "/api/experimental", "v1": "/api/v1", "v2": "/api/v2"}
-_VERSION_PROBE = {
-    "v2": "/api/v2/version",
-    "v1": "/api/v1/version",
-    "experimental": "/api/experimental/test",
-}  # newest first: detection takes the first that exists
+
+
+class Outcome(StrEnum):
+    """What became of a planned run."""
+
+    CREATED = "created"
+    DUPLICATE = "duplicate"  # this event's run already existed: a redelivery
+    FAILED = "failed"
 
 
 @dataclass(frozen=True, slots=True)
 class TriggerResult:
-    outcome: str  # "created", or "duplicate" when this event's run already existed
+    outcome: Outcome  # created, or duplicate when this event's run already existed
     dag_id: str
     dag_run_id: str
     dag_run: Mapping[str, Any]  # the run as Airflow describes it
@@ -56,35 +59,10 @@ def run_state(dag_run: Mapping[str, Any]) -> str | None:
     return state if isinstance(state, str) else None
 
 
-class DescribedRun(Mapping[str, Any]):
-    """The run in Airflow's answer, parsed when first read: the warm path never reads it."""
-
-    __slots__ = ("_answer", "_fallback", "_run")
-
-    def __init__(self, answer: Response, fallback: Mapping[str, Any]) -> None:
-        self._answer = answer
-        self._fallback = fallback  # what is known when the answer holds no JSON object
-        self._run: Mapping[str, Any] | None = None
-
-    def _parsed(self) -> Mapping[str, Any]:
-        if self._run is None:
-            run = self._answer.json()
-            self._run = run if isinstance(run, dict) else self._fallback
-        return self._run
-
-    def __getitem__(self, key: str) -> Any:
-        return self._parsed()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._parsed())
-
-    def __len__(self) -> int:
-        return len(self._parsed())
-
-
-def detect_api_version(transport: Transport) -> str:
+def detect_api_version(transport: Transport) -> ApiVersion:
     """Ask the server which REST API it has: the newest that does not answer 404."""
-    for version, path in _VERSION_PROBE.items():
+    for version in NEWEST_FIRST:
+        path = version.probe
         response = transport.request("GET", path)
         if response.status >= 500 or response.status == 429:
             raise TransientTriggerError(
@@ -92,7 +70,7 @@ def detect_api_version(transport: Transport) -> str:
                 status=response.status,
                 retry_after=response.retry_after(),
             )
-        if response.status in (401, 403) and version != "experimental":
+        if response.status in (401, 403) and version is not ApiVersion.EXPERIMENTAL:
             # /api/v1/version and /api/v2/version need no login: a front (IAP, Composer, a
             # proxy) refused us, and that says nothing about which API lies behind it.
             error = AuthenticationError if response.status == 401 else AuthorizationError
@@ -116,19 +94,19 @@ class AirflowClient:
         self,
         transport: Transport,
         *,
-        api_version: str | None = None,
+        api_version: ApiVersion | str | None = None,
         retry: RetryPolicy | None = None,
         throttle: Throttle | None = None,
     ) -> None:
         self.transport = transport
         self.retry = retry or RetryPolicy()
         self.throttle = throttle or Throttle(rate=None, concurrency=DEFAULT_CONCURRENCY)
-        self._api_version = api_version
+        self._api_version = None if api_version is None else ApiVersion(api_version)
         self._lock = threading.Lock()
-        self._trigger_paths: dict[tuple[str, str], str] = {}  # (API version, DAG id): its dagRuns
+        self._trigger_paths: dict[tuple[ApiVersion, str], str] = {}  # (version, DAG id): its runs
 
     @property
-    def api_version(self) -> str:
+    def api_version(self) -> ApiVersion:
         """The configured version, else the detected one (asked once, then cached)."""
         if self._api_version is not None:  # set once and never changed: no lock to read it
             return self._api_version
@@ -149,21 +127,16 @@ class AirflowClient:
         *,
         note: str | None = None,
         retry: RetryPolicy | None = None,
-        conf_json: str | None = None,
     ) -> TriggerResult:
-        """Create the run, or confirm it already exists; raises the classified error otherwise.
-
-        `conf_json`, when given, is `conf` as JSON text already (the planner's): it is sent as it
-        is rather than encoded again.
-        """
+        """Create the run, or confirm it already exists; raises the classified error otherwise."""
         version = self.api_version
         path = self._trigger_paths.get((version, dag_id))
         if path is None:
-            path = f"{_PREFIX[version]}/dags/{quote(dag_id, safe='')}/" + (
-                "dag_runs" if version == "experimental" else "dagRuns"
+            path = f"{version.prefix}/dags/{quote(dag_id, safe='')}/" + (
+                "dag_runs" if version is ApiVersion.EXPERIMENTAL else "dagRuns"
             )
             self._trigger_paths[(version, dag_id)] = path
-        body = _trigger_body(version, dag_run_id, conf, note, conf_json)
+        body = _trigger_body(version, dag_run_id, conf, note)
         attempts = 0
         uncertain = False  # an earlier attempt may have created the run without our hearing back
 
@@ -176,15 +149,16 @@ class AirflowClient:
                 uncertain = True
                 raise
             if response.status in (200, 201):
-                created = DescribedRun(response, {"dag_run_id": dag_run_id})
+                described = response.json()
+                created = described if isinstance(described, dict) else {"dag_run_id": dag_run_id}
                 # Airflow creates the run under the id it was given; only without one is the
                 # answer needed to learn it.
                 run_id = dag_run_id if dag_run_id is not None else _run_id_of(created, None)
-                return TriggerResult("created", dag_id, run_id, created, attempts)
+                return TriggerResult(Outcome.CREATED, dag_id, run_id, created, attempts)
             if dag_run_id is not None and _is_conflict(version, response):
                 existing = self._find_conflicting_run(dag_id, dag_run_id, response)
                 if existing is not None:
-                    outcome = "created" if uncertain else "duplicate"
+                    outcome = Outcome.CREATED if uncertain else Outcome.DUPLICATE
                     return TriggerResult(outcome, dag_id, dag_run_id, existing, attempts)
                 raise TransientTriggerError(
                     f"Airflow answered {response.status} ({response.detail()}) but run {dag_run_id!r} "
@@ -205,14 +179,14 @@ class AirflowClient:
         """The run as Airflow describes it, or None when it does not exist."""
         version = self.api_version
         dag = quote(dag_id, safe="")
-        if version == "experimental":
-            response = self._request("GET", f"{_PREFIX[version]}/dags/{dag}/dag_runs")
+        if version is ApiVersion.EXPERIMENTAL:
+            response = self._request("GET", f"{version.prefix}/dags/{dag}/dag_runs")
             if response.status == 200 and isinstance(runs := response.json(), list):
                 return next(
                     (r for r in runs if isinstance(r, dict) and r.get("run_id") == dag_run_id), None
                 )
         else:
-            path = f"{_PREFIX[version]}/dags/{dag}/dagRuns/{quote(dag_run_id, safe='')}"
+            path = f"{version.prefix}/dags/{dag}/dagRuns/{quote(dag_run_id, safe='')}"
             response = self._request("GET", path)
             if response.status == 200 and isinstance(run := response.json(), dict):
                 return run
@@ -246,14 +220,14 @@ class AirflowClient:
         # The run cannot be read back through this transport: trust what the conflict says.
         # Airflow 3 sends no logical date, so its only conflict is the run id; Airflow 2 names it.
         detail = conflict.detail()
-        if self.api_version == "v2" or "DAGRun ID" in detail:
+        if self.api_version is ApiVersion.V2 or "DAGRun ID" in detail:
             return {"dag_run_id": dag_run_id}
         return None
 
     def _api_answers(self) -> bool:
         """Whether the API version in use exists here: a 404 for a DAG may mean it does not."""
         try:
-            probe = self.transport.request("GET", _VERSION_PROBE[self.api_version])
+            probe = self.transport.request("GET", self.api_version.probe)
         except DagTriggerError:
             return True  # cannot tell: report what the server said about the DAG
         return probe.status != 404
@@ -293,7 +267,7 @@ class AirflowClient:
         if status == 404 and not isinstance(response.json(), dict) and not self._api_answers():
             return ApiVersionError(
                 f"{where} has no {self.api_version} API ({status} for DAG {dag_id!r}, and for "
-                f"{_VERSION_PROBE[self.api_version]} too): unset AIRFLOW_API_VERSION so that "
+                f"{self.api_version.probe} too): unset AIRFLOW_API_VERSION so that "
                 "dagtrigger detects the version, or set v1 for Airflow 2 and v2 for Airflow 3.",
                 status=status,
             )
@@ -316,44 +290,31 @@ class AirflowClient:
 
 
 def _trigger_body(
-    version: str,
-    dag_run_id: str | None,
-    conf: Mapping[str, Any],
-    note: str | None,
-    conf_json: str | None = None,
-) -> dict[str, Any] | EncodedJson:
-    body: dict[str, str | None]
-    if version == "experimental":
+    version: ApiVersion, dag_run_id: str | None, conf: Mapping[str, Any], note: str | None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"conf": dict(conf)}
+    if version is ApiVersion.EXPERIMENTAL:
         # "false" keeps sub-second execution dates, so two events in one second do not clash.
-        body = {"replace_microseconds": "false"}
+        body["replace_microseconds"] = "false"
         if dag_run_id is not None:
             body["run_id"] = dag_run_id
     else:
-        body = {}
         if dag_run_id is not None:
             body["dag_run_id"] = dag_run_id
-        if version == "v2":
+        if version is ApiVersion.V2:
             # Airflow 3 requires the key; null means "no data interval", right for events.
             body["logical_date"] = None
             if note is not None:
                 body["note"] = note
-    value = {"conf": dict(conf), **body}
-    if conf_json is None:
-        return value
-    rest = "".join(f",{encode_basestring_ascii(k)}:{_json_text(v)}" for k, v in body.items())
-    return EncodedJson(value, '{"conf":' + conf_json + rest + "}")
+    return body
 
 
-def _json_text(value: str | None) -> str:
-    return "null" if value is None else encode_basestring_ascii(value)
-
-
-def _is_conflict(version: str, response: Response) -> bool:
+def _is_conflict(version: ApiVersion, response: Response) -> bool:
     if response.status == 409:
         return True
     # Airflow 1.10 reports an existing run id as 400 "Run id ... already exists".
     return (
-        version == "experimental"
+        version is ApiVersion.EXPERIMENTAL
         and response.status == 400
         and "already exists" in response.detail()
     )

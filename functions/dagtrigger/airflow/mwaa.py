@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+from dagtrigger.airflow.api import ApiVersion
 from dagtrigger.auth import Auth
 from dagtrigger.aws import boto_error_code
 from dagtrigger.errors import (
@@ -20,7 +21,7 @@ from dagtrigger.errors import (
     PermanentTriggerError,
     TransientTriggerError,
 )
-from dagtrigger.http import EncodedJson, Response
+from dagtrigger.http import Response
 
 MAX_PATH_LENGTH = 64  # InvokeRestApi's own limit on Path
 _API_PREFIX = re.compile(r"^/api/(v1|v2)(?=/)")
@@ -97,9 +98,7 @@ class MwaaTransport:
         arguments: dict[str, Any] = {"Name": self.environment, "Path": api_path, "Method": method}
         if query:
             arguments["QueryParameters"] = dict(parse_qsl(query, keep_blank_values=True))
-        if isinstance(json_body, EncodedJson):
-            arguments["Body"] = json_body.value
-        elif json_body is not None:
+        if json_body is not None:
             arguments["Body"] = json_body
         client_error, botocore_error = self._errors
         try:
@@ -160,9 +159,9 @@ def read_environment(environment: str, client: Any) -> Mapping[str, Any]:
         raise TransientTriggerError(f"MWAA GetEnvironment {environment}: {exc}") from exc
 
 
-def api_version_of(environment: Mapping[str, Any]) -> str:
+def api_version_of(environment: Mapping[str, Any]) -> ApiVersion:
     version = str(environment.get("AirflowVersion", ""))
-    return "v2" if version.split(".")[0] == "3" else "v1"
+    return ApiVersion.V2 if version.split(".")[0] == "3" else ApiVersion.V1
 
 
 def _response(status: Any, payload: Any) -> Response:
