@@ -5,7 +5,11 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from dagtrigger.airflow.throttle import MIN_RATE, Throttle
+from dagtrigger.deadline import time_limit
+from dagtrigger.errors import TransientTriggerError
 
 
 class FakeTime:
@@ -84,3 +88,27 @@ def test_no_more_requests_in_flight_than_the_cap() -> None:
     for thread in threads:
         thread.join()
     assert most == 3
+
+
+def test_waiting_for_a_place_in_flight_ends_by_the_deadline() -> None:
+    throttle = Throttle(None, 1)
+    with throttle.slot():
+        started = time.monotonic()
+        full = pytest.raises(TransientTriggerError, match="held every place")
+        with time_limit(0.2), full, throttle.slot():
+            pass
+        assert time.monotonic() - started < 2.0
+
+
+def test_a_place_is_given_back_however_the_request_ends() -> None:
+    fake = FakeTime()
+    throttle = Throttle(None, 1, clock=fake.clock, sleep=fake.sleep)
+    with pytest.raises(RuntimeError), throttle.slot():
+        raise RuntimeError("the request failed")
+    throttle.throttled(retry_after=60.0)
+    paced = pytest.raises(TransientTriggerError, match="after this trigger's deadline")
+    with time_limit(1.0), paced, throttle.slot():
+        pass
+    fake.now += 60.0
+    with time_limit(0.5):
+        assert _starts(throttle, fake, 1) == [160.0], "the only place is free again"

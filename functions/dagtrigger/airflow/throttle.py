@@ -10,10 +10,10 @@ trigger's deadline: a request that could not start in time fails at once, as a t
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from dagtrigger.deadline import time_left
 from dagtrigger.errors import TransientTriggerError
@@ -34,21 +34,28 @@ class Throttle:
         self.limit = rate
         self.rate = rate  # the current pace; None while unpaced
         self.throttled_count = 0
-        # One token per place in flight: a C-level blocking queue is the cheapest semaphore.
-        self._in_flight: queue.SimpleQueue[None] = queue.SimpleQueue()
-        for _ in range(concurrency):
-            self._in_flight.put(None)
+        self._in_flight = threading.BoundedSemaphore(concurrency)
         self._lock = threading.Lock()
         self._clock = clock
         self._tokens = max(1.0, rate or 1.0)  # a full bucket: one second's burst
         self._refilled = clock()
         self._not_before = 0.0  # Retry-After: nobody starts before this
         self._sleep = sleep
-        self._slot = _Slot(self._in_flight, self._wait_for_turn)  # one object: it holds no state
 
-    def slot(self) -> _Slot:
+    @contextmanager
+    def slot(self) -> Iterator[None]:
         """Hold one of the in-flight places, starting no sooner than the pace allows."""
-        return self._slot
+        left = time_left()
+        if not self._in_flight.acquire(timeout=None if left is None else max(left, 0.0)):
+            raise TransientTriggerError(
+                "no request to Airflow could start before this trigger's deadline: the "
+                "DAGTRIGGER_CONCURRENCY requests in flight held every place"
+            )
+        try:
+            self._wait_for_turn()
+            yield
+        finally:
+            self._in_flight.release()
 
     def throttled(self, retry_after: float | None) -> None:
         """The server answered 429: slow down, and let nobody start before Retry-After."""
@@ -95,31 +102,3 @@ class Throttle:
             self._tokens -= 1.0
         if start > now:
             self._sleep(start - now)
-
-
-class _Slot:
-    """`with throttle.slot():` as a plain class: it runs once per request on the warm path."""
-
-    __slots__ = ("_in_flight", "_wait_for_turn")
-
-    def __init__(self, in_flight: queue.SimpleQueue[None], wait: Callable[[], None]) -> None:
-        self._in_flight = in_flight
-        self._wait_for_turn = wait
-
-    def __enter__(self) -> None:
-        left = time_left()
-        try:
-            self._in_flight.get(timeout=None if left is None else max(left, 0.0))
-        except queue.Empty:
-            raise TransientTriggerError(
-                "no request to Airflow could start before this trigger's deadline: the "
-                "DAGTRIGGER_CONCURRENCY requests in flight held every place"
-            ) from None
-        try:
-            self._wait_for_turn()
-        except BaseException:
-            self._in_flight.put(None)
-            raise
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._in_flight.put(None)
