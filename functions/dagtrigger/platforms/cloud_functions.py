@@ -15,17 +15,15 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Mapping
-from json.encoder import encode_basestring_ascii  # json's own C escaper
 from typing import Any, TextIO
 
 from dagtrigger.errors import EventError, TransientTriggerError
 from dagtrigger.events import Normalised, normalise_background, normalise_cloudevent
-from dagtrigger.platforms.report import LogLine, describe_report
+from dagtrigger.platforms.report import describe_report
 from dagtrigger.runtime import get_dispatcher
 
 logger = logging.getLogger("dagtrigger")
 
-_LOG_JSON = json.JSONEncoder(default=str)
 _STRUCTURED_FIELDS = ("event_id", "dag_id", "dag_run_id", "outcome", "route", "retry", "delay_s")
 
 
@@ -36,24 +34,14 @@ class CloudLoggingFormatter(logging.Formatter):
         message = record.getMessage()
         if record.exc_info:
             message += "\n" + self.formatException(record.exc_info)
-        # A record's extra fields are its attributes: the line picks the structured ones.
-        return cloud_logging_line(record.levelname, message, record.__dict__)
-
-
-def cloud_logging_line(severity: str, message: str, fields: Mapping[str, Any]) -> str:
-    """The JSON object json.dumps writes for the entry, assembled from its escaped parts: this
-    runs for every event, and a JSON encoder costs more to set up than these few values."""
-    parts = ['{"severity": ', _json(severity), ', "message": ', _json(message)]
-    for name in _STRUCTURED_FIELDS:
-        value = fields.get(name)
-        if value is not None:
-            parts += [', "', name, '": ', _json(value)]
-    parts.append(', "logging.googleapis.com/labels": {"component": "dagtrigger"}}')
-    return "".join(parts)
-
-
-def _json(value: Any) -> str:
-    return encode_basestring_ascii(value) if type(value) is str else _LOG_JSON.encode(value)
+        entry: dict[str, Any] = {"severity": record.levelname, "message": message}
+        # A record's extra fields are its attributes: only the structured ones reach the log.
+        for name in _STRUCTURED_FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                entry[name] = value
+        entry["logging.googleapis.com/labels"] = {"component": "dagtrigger"}
+        return json.dumps(entry, default=str)
 
 
 _stdout: logging.StreamHandler[TextIO] | None = None
@@ -96,13 +84,11 @@ def reject_unreadable_body(body: bytes, event_id: str) -> bool:
     try:
         body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        _log(
-            LogLine(
-                logging.ERROR,
-                f"unusable event, acknowledged: the request body is not UTF-8 text (byte "
-                f"{exc.start} of {len(body)} is {body[exc.start]:#04x})",
-                {"event_id": event_id, "outcome": "rejected"},
-            )
+        configure_logging()
+        logger.error(
+            f"unusable event, acknowledged: the request body is not UTF-8 text (byte "
+            f"{exc.start} of {len(body)} is {body[exc.start]:#04x})",
+            extra={"event_id": event_id, "outcome": "rejected"},
         )
         return True
     return False
@@ -114,40 +100,17 @@ def _handle(normalise: Callable[[], Normalised], event_id: str) -> None:
     try:
         normalised = normalise()
     except EventError as exc:
-        _log(
-            LogLine(
-                logging.ERROR,
-                f"unusable event, acknowledged: {exc}",
-                {"event_id": event_id, "outcome": "rejected"},
-            )
+        logger.error(
+            f"unusable event, acknowledged: {exc}",
+            extra={"event_id": event_id, "outcome": "rejected"},
         )
         return
     report = dispatcher.send(dispatcher.plan_normalised(normalised))
     for line in describe_report(report, event_id):
-        _log(line)
+        logger.log(line.level, line.message, extra=line.fields)
     if report.transient_errors:
         first = report.transient_errors[0]
         raise TransientTriggerError(
             f"{len(report.transient_errors)} run(s) for event {event_id} failed transiently; "
             f"the event will be redelivered: {first}"
         ) from first
-
-
-def _log(line: LogLine) -> None:
-    """An event's outcome, as its own line on the handler's stream.
-
-    The line is the function's output rather than a diagnostic, and a LogRecord passed through
-    logging's machinery cost as much as the rest of the event's work on the warm path
-    (docs/benchmarks.md); the logger's level still decides whether it is written.
-    """
-    if logger.isEnabledFor(line.level):
-        handler = configure_logging()
-        text = cloud_logging_line(logging.getLevelName(line.level), line.message, line.fields)
-        handler.acquire()  # the handler's own lock: lines never interleave with its records
-        try:
-            handler.stream.write(text + "\n")
-            handler.stream.flush()
-        except (OSError, ValueError) as exc:  # as logging does: a broken stdout fails no event
-            sys.stderr.write(f"dagtrigger could not write a log line to stdout: {exc}\n")
-        finally:
-            handler.release()

@@ -7,9 +7,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from dagtrigger.airflow.client import Outcome
 from dagtrigger.dispatch import Plan, Report
 
-_SEVERITY = {"created": logging.INFO, "duplicate": logging.INFO, "failed": logging.ERROR}
+_SEVERITY = {
+    Outcome.CREATED: logging.INFO,
+    Outcome.DUPLICATE: logging.INFO,
+    Outcome.FAILED: logging.ERROR,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,5 +59,5 @@ def describe_plan_aside(plan: Plan, event_id: str | None) -> Iterator[LogLine]:
         yield LogLine(
             logging.ERROR,
             f"route failed, event acknowledged: {error}",
-            {"event_id": event_id, "outcome": "failed"},
+            {"event_id": event_id, "outcome": Outcome.FAILED},
         )
