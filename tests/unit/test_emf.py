@@ -1,87 +1,186 @@
-"""The Lambda's metrics line: what Powertools' Metrics writes for the same counts, and its settings."""
+"""The Lambda's metrics: the embedded metric format (EMF) line the handler writes as an invocation
+ends, which CloudWatch turns into the metrics infra/aws's alarms read."""
 
 from __future__ import annotations
 
-import io
+import contextlib
+import copy
 import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_lambda_powertools import Metrics
-from aws_lambda_powertools.metrics import MetricUnit
 
-from dagtrigger.platforms.emf import CountMetrics
+from dagtrigger.airflow.client import Outcome, TriggerResult
+from dagtrigger.airflow.retry import RetryPolicy
+from dagtrigger.dispatch import Dispatcher
+from dagtrigger.errors import ConfigurationError, DagNotFoundError
+from dagtrigger.platforms import aws_lambda
+from dagtrigger.routing import Router
 
-COUNTS = [("RunsCreated", 1), ("Duplicates", 2), ("RunsCreated", 3), ("Failed", 1)]
-
-
-def ours(env: dict[str, str], counts: list[tuple[str, int]]) -> list[dict[str, Any]]:
-    stream = io.StringIO()
-    metrics = CountMetrics.from_env(env)
-    metrics._stream = lambda: stream
-    for name, count in counts:
-        metrics.add(name, count)
-    metrics.flush()
-    return [json.loads(line) for line in stream.getvalue().splitlines()]
+REPO = Path(__file__).resolve().parents[2]
+EVENTS = REPO / "tests" / "events"
+ROUTES = [{"dag_id": "d", "match": {"prefix": "in/"}}]
+# Two runs created, one duplicate, one refused, one object no route matches.
+OBJECT_KEYS = ("in/created-1", "in/created-2", "in/duplicate", "in/missing", "out/elsewhere")
 
 
-def powertools(
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    env: dict[str, str],
-    counts: list[tuple[str, int]],
-) -> list[dict[str, Any]]:
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    metrics = Metrics(namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "dagtrigger"))
-    metrics.clear_metrics()  # Powertools' metric set is shared by every instance
+class ScriptedAirflow:
+    """Answers by object name: created, a duplicate for in/duplicate, no DAG for in/missing."""
 
-    @metrics.log_metrics(raise_on_empty_metrics=False)
-    def handler(event: object, context: object) -> None:
-        for name, count in counts:
-            metrics.add_metric(name=name, unit=MetricUnit.Count, value=count)
+    retry = RetryPolicy(deadline=5.0)
 
-    capsys.readouterr()
-    handler({}, None)
-    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    def trigger(
+        self, dag_id: str, dag_run_id: str | None, conf: Mapping[str, Any], **_: Any
+    ) -> TriggerResult:
+        if conf["name"] == "in/missing":
+            raise DagNotFoundError(f"DAG {dag_id!r} does not exist")
+        outcome = Outcome.DUPLICATE if conf["name"] == "in/duplicate" else Outcome.CREATED
+        return TriggerResult(outcome, dag_id, str(dag_run_id), {}, 1)
 
 
-def without_timestamp(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def s3_notification() -> dict[str, Any]:
+    template = json.loads((EVENTS / "s3_put.json").read_text())["Records"][0]
+    records = []
+    for key in OBJECT_KEYS:
+        record = copy.deepcopy(template)
+        record["s3"]["object"]["key"] = key
+        records.append(record)
+    return {"Records": records}
+
+
+def invoke_the_handler(times: int) -> None:
+    """In a process of its own, as on Lambda: the metrics' settings are read at import.
+
+    Each round is an S3 notification (every kind of count) then an unusable event (Failed only);
+    last comes an invocation that meets a configuration error and counts nothing.
+    """
+    dispatcher = Dispatcher(lambda: Router.from_rules(ROUTES), ScriptedAirflow)  # type: ignore[arg-type]
+
+    def misconfigured() -> Dispatcher:
+        raise ConfigurationError("AIRFLOW_URL is not set")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(aws_lambda, "get_dispatcher", lambda: dispatcher)
+        for _ in range(times):
+            for event in (s3_notification(), "not an event"):
+                # The refused run and the unusable event fail the invocation: Lambda retries.
+                with contextlib.suppress(aws_lambda.EventFailed):
+                    aws_lambda.handle(event, None)
+        patch.setattr(aws_lambda, "get_dispatcher", misconfigured)
+        with contextlib.suppress(ConfigurationError):
+            aws_lambda.handle(s3_notification(), None)
+
+
+def metric_lines(env: dict[str, str], times: int = 1) -> tuple[list[dict[str, Any]], str]:
+    """The EMF lines the handler wrote on stdout, without their timestamps, and its stderr."""
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"from tests.unit.test_emf import invoke_the_handler; invoke_the_handler({times})",
+        ],
+        cwd=REPO,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = [json.loads(line) for line in child.stdout.splitlines() if line.startswith('{"_aws"')]
     for line in lines:
-        assert isinstance(line["_aws"].pop("Timestamp"), int)
-    return lines
+        written_at = line["_aws"].pop("Timestamp") / 1000
+        assert abs(written_at - time.time()) < 60, "milliseconds since the epoch"
+    return lines, child.stderr
 
 
-@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def emf_line(namespace: str, service: str | None, counts: dict[str, list[float]]) -> dict[str, Any]:
+    """What CloudWatch reads: the namespace, the dimensions, each metric's name, unit and values."""
+    directive = {
+        "Namespace": namespace,
+        "Dimensions": [["service"] if service else []],
+        "Metrics": [{"Name": name, "Unit": "Count"} for name in counts],
+    }
+    line: dict[str, Any] = {"_aws": {"CloudWatchMetrics": [directive]}}
+    if service:
+        line["service"] = service
+    line.update(counts)
+    return line
+
+
+def one_round(namespace: str, service: str | None) -> list[dict[str, Any]]:
+    every_kind = {"RunsCreated": [2.0], "Duplicates": [1.0], "Ignored": [1.0], "Failed": [1.0]}
+    return [
+        emf_line(namespace, service, every_kind),
+        emf_line(namespace, service, {"Failed": [1.0]}),
+    ]
+
+
 @pytest.mark.parametrize(
-    "env",
+    ("env", "expected"),
     [
-        {"POWERTOOLS_SERVICE_NAME": "orders", "POWERTOOLS_METRICS_NAMESPACE": "etl"},
-        {},
-        {"POWERTOOLS_METRICS_DISABLED": "true"},
-        {"POWERTOOLS_DEV": "1"},
-        {"POWERTOOLS_DEV": "1", "POWERTOOLS_METRICS_DISABLED": "false"},
+        (
+            {"POWERTOOLS_SERVICE_NAME": "orders", "POWERTOOLS_METRICS_NAMESPACE": "etl"},
+            one_round("etl", "orders"),
+        ),
+        ({}, one_round("dagtrigger", None)),
+        ({"POWERTOOLS_METRICS_DISABLED": "true"}, []),
+        ({"POWERTOOLS_DEV": "1"}, []),
+        (
+            {"POWERTOOLS_DEV": "1", "POWERTOOLS_METRICS_DISABLED": "false"},
+            one_round("dagtrigger", None),
+        ),
     ],
     ids=["service-and-namespace", "defaults", "disabled", "dev-mode", "dev-mode-enabled"],
 )
-@pytest.mark.parametrize("counts", [COUNTS, []], ids=["counts", "none"])
-def test_the_line_is_powertools_line(
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    env: dict[str, str],
-    counts: list[tuple[str, int]],
+def test_each_invocation_ends_with_one_line_of_its_own_counts(
+    env: dict[str, str], expected: list[dict[str, Any]]
 ) -> None:
-    expected = without_timestamp(powertools(monkeypatch, capsys, env, counts))
+    lines, stderr = metric_lines(env)
 
-    assert without_timestamp(ours(env, counts)) == expected
+    assert lines == expected
+    assert "No application metrics" not in stderr, "an invocation that counts nothing is no fault"
 
 
-def test_counts_are_written_once_then_start_afresh() -> None:
-    stream = io.StringIO()
-    metrics = CountMetrics("dagtrigger", "svc", stream=lambda: stream, clock=lambda: 1.5)
-    metrics.add("RunsCreated", 1)
-    metrics.flush()
-    metrics.flush()
+def test_disabled_metrics_stay_unwritten_however_long_a_warm_process_lives() -> None:
+    lines, _ = metric_lines({"POWERTOOLS_METRICS_DISABLED": "true"}, times=60)
 
-    (line,) = [json.loads(text) for text in stream.getvalue().splitlines()]
-    assert line["_aws"]["Timestamp"] == 1500 and line["RunsCreated"] == [1.0]
+    assert lines == []
+
+
+class ConcurrentAirflow:
+    """Creates every run, holding each trigger until all of the batch's threads are inside."""
+
+    def __init__(self, parties: int) -> None:
+        self.retry = RetryPolicy(deadline=5.0)
+        self._barrier = threading.Barrier(parties, timeout=5)
+
+    def trigger(
+        self, dag_id: str, dag_run_id: str | None, conf: Mapping[str, Any], **_: Any
+    ) -> TriggerResult:
+        self._barrier.wait()
+        return TriggerResult(Outcome.CREATED, dag_id, str(dag_run_id), {}, 1)
+
+
+def test_every_record_of_a_concurrent_sqs_batch_is_counted(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    template = json.loads((EVENTS / "sqs_plain_text.json").read_text())["Records"][0]
+    records = [dict(copy.deepcopy(template), messageId=f"message-{i}") for i in range(10)]
+    client = ConcurrentAirflow(len(records))
+    dispatcher = Dispatcher(lambda: Router.single("d"), lambda: client)  # type: ignore[arg-type, return-value]
+    monkeypatch.setattr(aws_lambda, "get_dispatcher", lambda: dispatcher)
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    monkeypatch.delenv("POWERTOOLS_DEV", raising=False)
+    capsys.readouterr()
+
+    assert aws_lambda.handle({"Records": records}, None) == {"batchItemFailures": []}
+
+    out = capsys.readouterr().out
+    (line,) = [json.loads(text) for text in out.splitlines() if text.startswith('{"_aws"')]
+    assert line["RunsCreated"] == [1.0] * len(records)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from dagtrigger.airflow.client import TriggerResult
+from dagtrigger.airflow.client import Outcome, TriggerResult
 from dagtrigger.airflow.retry import RetryPolicy
 from dagtrigger.dispatch import Dispatcher
 from dagtrigger.platforms import aws_lambda
@@ -34,7 +34,7 @@ class InterleavingClient:
     ) -> TriggerResult:
         self._barrier.wait()
         time.sleep(0.01)
-        return TriggerResult("created", dag_id, str(dag_run_id), {}, 1)
+        return TriggerResult(Outcome.CREATED, dag_id, str(dag_run_id), {}, 1)
 
 
 class LambdaContext:

@@ -19,11 +19,14 @@ import asyncio
 import json
 import logging
 import os
+import threading
+import warnings
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     AsyncBatchProcessor,
     EventType,
@@ -31,10 +34,10 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from dagtrigger.airflow.client import Outcome
 from dagtrigger.dispatch import Report
 from dagtrigger.errors import EventError, TransientTriggerError
 from dagtrigger.events import normalise_sqs_record
-from dagtrigger.platforms.emf import CountMetrics
 from dagtrigger.platforms.report import LogLine, describe_report
 from dagtrigger.runtime import get_dispatcher
 
@@ -59,7 +62,13 @@ logger = Logger(
     json_serializer=_log_json,
     json_deserializer=_message_as_text,
 )
-metrics = CountMetrics.from_env()
+# The namespace infra/aws's alarms read unless POWERTOOLS_METRICS_NAMESPACE names another;
+# Powertools takes the `service` dimension from POWERTOOLS_SERVICE_NAME.
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "dagtrigger"))
+# Powertools' Metrics is not thread-safe, and the records of an SQS batch count from threads.
+_counting = threading.Lock()
+# An invocation that counts nothing (a configuration error) is no fault worth a warning.
+warnings.filterwarnings("ignore", "No application metrics to publish")
 
 _SAFETY_MARGIN_S = 3.0  # leave Lambda time to report the outcome before it times out
 _BATCH_CONCURRENCY = 10  # SQS's largest standard batch
@@ -93,7 +102,10 @@ def handle(event: Any, context: Any) -> Any:
             )
         return _handle_direct(event, context)
     finally:
-        metrics.flush()  # before Lambda freezes the process, whatever the outcome
+        metrics.flush_metrics()  # before Lambda freezes the process, whatever the outcome
+        # Powertools keeps disabled metrics through the flush: in a warm process they would
+        # pile up until its limit of a hundred values per metric wrote them anyway.
+        metrics.clear_metrics()
 
 
 def _handle_direct(event: Any, context: Any) -> dict[str, Any]:
@@ -106,7 +118,7 @@ def _handle_direct(event: Any, context: Any) -> dict[str, Any]:
     try:
         plan = dispatcher.plan(event)
     except EventError as exc:
-        metrics.add("Failed", 1)
+        _count("Failed", 1)
         logger.error(
             f"unusable event, sent to the on-failure destination: {exc}", outcome="rejected"
         )
@@ -138,7 +150,7 @@ def _handle_sqs_record(record: SQSRecord, context: Any) -> None:
     try:
         plan = dispatcher.plan_normalised(normalise_sqs_record(record.raw_event))
     except EventError as exc:
-        metrics.add("Failed", 1)
+        _count("Failed", 1)
         shown = message_id or "(no messageId)"
         logger.error(f"unusable SQS message {shown}, acknowledged: {exc}", outcome="rejected")
         return
@@ -153,34 +165,26 @@ def _handle_sqs_record(record: SQSRecord, context: Any) -> None:
 
 def _log_and_count(report: Report, event_id: str) -> None:
     counts = {
-        "RunsCreated": report.count("created"),
-        "Duplicates": report.count("duplicate"),
+        "RunsCreated": report.count(Outcome.CREATED),
+        "Duplicates": report.count(Outcome.DUPLICATE),
         "Ignored": len(report.plan.ignored),
-        "Failed": report.count("failed") + len(report.plan.route_errors),
+        "Failed": report.count(Outcome.FAILED) + len(report.plan.route_errors),
     }
     for name, value in counts.items():
         if value:
-            metrics.add(name, value)
+            _count(name, value)
     for line in describe_report(report, event_id):
         _log(line)
 
 
+def _count(name: str, value: int) -> None:
+    with _counting:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
 def _log(line: LogLine) -> None:
-    """An event's outcome: the record logger.info would make, handed to the logger directly.
-
-    Every handler gets the same line as from logger.info; what is skipped is the walk up the
-    stack for the caller, which runs on every event and names this function anyway.
-    """
-    if _records.isEnabledFor(line.level):
-        record = logging.LogRecord(
-            _records.name, line.level, __file__, _LOG_LINE, line.message, (), None, func="_log"
-        )
-        record.__dict__.update((k, v) for k, v in line.fields.items() if v is not None)
-        _records.handle(record)
-
-
-_records = logging.getLogger(logger.name)  # the standard logger behind powertools' Logger
-_LOG_LINE = _log.__code__.co_firstlineno
+    log = logger.error if line.level >= logging.ERROR else logger.info
+    log(line.message, extra=line.fields)
 
 
 async def _run_in_thread(function: Any, record: SQSRecord, context: Any) -> None:
