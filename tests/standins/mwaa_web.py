@@ -34,8 +34,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qsl
 
 from cryptography import x509
@@ -47,7 +48,6 @@ from tests.standins._http import (
     LoopbackServer,
     Request,
     Response,
-    _handler_for,
     _Server,
     forward,
     json_response,
@@ -198,18 +198,8 @@ class TlsLoopbackServer(LoopbackServer):
     def url(self) -> str:
         return f"https://{self.host}"
 
-    def start(self) -> Self:
-        if self._server is not None:
-            return self
-        self._server = _TlsServer(("127.0.0.1", 0), _handler_for(self), self._context)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"{type(self).__name__}-{self.host}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
+    def _bind(self, handler: type[BaseHTTPRequestHandler]) -> _Server:
+        return _TlsServer(("127.0.0.1", 0), handler, self._context)
 
 
 class MwaaWebFront(TlsLoopbackServer):

@@ -17,15 +17,23 @@ from __future__ import annotations
 
 import json
 import socket
-import struct
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
+
+from urllib3 import HTTPHeaderDict
+
+from tests.standins._http import (
+    LoopbackServer,
+    Request,
+    ResetConnection,
+    Response,
+    json_response,
+)
 
 
 @dataclass(frozen=True)
@@ -48,7 +56,7 @@ class Received:
     method: str
     path: str  # percent-decoded, without the query
     raw_path: str  # exactly as sent on the request line
-    headers: dict[str, str]
+    headers: Mapping[str, str]  # names match in any case, as in HTTP
     body: bytes
     at: float  # time.monotonic() when it arrived
 
@@ -56,22 +64,15 @@ class Received:
         return json.loads(self.body)
 
 
-class StubAirflow:
+class StubAirflow(LoopbackServer):
+    """Answers each request with the next reply scripted for its method and path."""
+
     def __init__(self) -> None:
+        super().__init__()
         self._queues: dict[tuple[str, str], deque[Reply]] = {}
         self._fallbacks: dict[tuple[str, str], Reply] = {}
         self._received: list[Received] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     def reply(self, method: str, path: str, *replies: Reply) -> None:
         """Queue replies for `method path`, each used once, in order."""
@@ -92,27 +93,26 @@ class StubAirflow:
                 if (method is None or r.method == method) and (path is None or r.path == path)
             ]
 
-    def start(self) -> StubAirflow:
-        self._thread.start()
-        return self
+    def handle(self, request: Request) -> Response:
+        reply = self._next_reply(
+            Received(
+                method=request.method,
+                path=unquote(request.path),
+                raw_path=request.target,
+                headers=HTTPHeaderDict(request.headers),
+                body=request.body,
+                at=time.monotonic(),
+            )
+        )
+        if reply.reset:
+            raise ResetConnection
+        if reply.body is None:
+            return Response(reply.status, b"", reply.headers)
+        if isinstance(reply.body, bytes):
+            return Response(reply.status, reply.body, reply.headers)
+        return json_response(reply.status, reply.body, reply.headers)
 
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> StubAirflow:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _answer(self, request: Received) -> Reply:
+    def _next_reply(self, request: Received) -> Reply:
         key = (request.method, request.path)
         with self._lock:
             self._received.append(request)
@@ -128,70 +128,3 @@ def closed_port_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
-
-
-def _handler_for(stub: StubAirflow) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as the client's connection pool expects
-        timeout = 10  # a connection left idle by a finished test does not hold a thread forever
-
-        def setup(self) -> None:
-            super().setup()
-            # Headers and body go out as separate writes: without this, Nagle's algorithm and
-            # delayed ACKs add ~40 ms to every answer on a kept-alive connection.
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def do_GET(self) -> None:
-            self._handle()
-
-        def do_POST(self) -> None:
-            self._handle()
-
-        def do_PATCH(self) -> None:
-            self._handle()
-
-        def do_DELETE(self) -> None:
-            self._handle()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def _handle(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            raw_path = self.path
-            request = Received(
-                method=self.command,
-                path=unquote(urlsplit(raw_path).path),
-                raw_path=raw_path,
-                headers=dict(self.headers.items()),
-                body=body,
-                at=time.monotonic(),
-            )
-            reply = stub._answer(request)
-            if reply.reset:
-                self._reset()
-                return
-            if isinstance(reply.body, bytes):
-                payload = reply.body
-            elif reply.body is None:
-                payload = b""
-            else:
-                payload = json.dumps(reply.body).encode()
-            self.send_response(reply.status)
-            if reply.body is not None and not isinstance(reply.body, bytes):
-                self.send_header("Content-Type", "application/json")
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def _reset(self) -> None:
-            # SO_LINGER with a zero timeout makes close() send RST: the peer sees
-            # "connection reset by peer", with no response and no waiting for a timeout.
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.close()
-            self.close_connection = True
-
-    return Handler
