@@ -20,7 +20,7 @@ from dagtrigger.errors import ConfigurationError
 from dagtrigger.http import HttpSession
 from dagtrigger.routes_source import CachedRoutes, describe_source
 from dagtrigger.routing import Router
-from dagtrigger.settings import Settings, check_credentials
+from dagtrigger.settings import AuthMode, Settings, check_credentials
 
 
 def build_router(settings: Settings) -> Callable[[], Router]:
@@ -77,10 +77,12 @@ def _build_composer_client(
         retry,
         what=f"reading Composer environment {name}",
     )
-    mode = settings.auth or environment.auth
+    mode = settings.auth or AuthMode(environment.auth)
     # Composer 2/3 take the same access token the Composer API did: one token for both.
     auth = (
-        google if mode == "google" else build_auth(mode, settings, session, environment.airflow_uri)
+        google
+        if mode == AuthMode.GOOGLE
+        else build_auth(mode, settings, session, environment.airflow_uri)
     )
     transport = HttpTransport(
         environment.airflow_uri, auth, session, unreachable_hint=_COMPOSER_UNREACHABLE
@@ -115,7 +117,7 @@ def _build_mwaa_client(
     ).split(":", 5)
     iam = MwaaIamAuth(name, region, account, settings.mwaa_airflow_role)
     transport: Transport
-    if settings.auth == "mwaa-web":
+    if settings.auth == AuthMode.MWAA_WEB:
         from dagtrigger.auth.mwaa_web import MwaaWebLoginAuth
 
         web_login = MwaaWebLoginAuth(name, client, session, api_version, iam.role_arn)
@@ -127,7 +129,7 @@ def _build_mwaa_client(
         )
     else:
         transport = MwaaTransport(name, client, iam)
-    default_rate = None if settings.auth == "mwaa-web" else DEFAULT_RATE_LIMIT
+    default_rate = None if settings.auth == AuthMode.MWAA_WEB else DEFAULT_RATE_LIMIT
     return AirflowClient(
         transport, api_version=api_version, retry=retry, throttle=_throttle(settings, default_rate)
     )
@@ -144,12 +146,12 @@ def _with_secret_credentials(settings: Settings) -> Settings:
     credentials = read_airflow_secret(arn)
     username, password = credentials.get("username"), credentials.get("password")
     token = credentials.get("token")
-    auth = settings.auth or ("bearer" if token else None)
+    auth = settings.auth or (AuthMode.BEARER if token else None)
     has_password = username is not None and password is not None
-    if (auth == "bearer" and token is None) or (
-        auth in (None, "basic", "jwt") and not has_password
+    if (auth == AuthMode.BEARER and token is None) or (
+        auth in (None, AuthMode.BASIC, AuthMode.JWT) and not has_password
     ):
-        needed = '{"token"}' if auth == "bearer" else '{"username", "password"}'
+        needed = '{"token"}' if auth == AuthMode.BEARER else '{"username", "password"}'
         raise ConfigurationError(
             f"The secret AIRFLOW_SECRET_ARN={arn} holds no {needed}, which "
             f"{f'AIRFLOW_AUTH={auth}' if auth else 'a username and password login'} needs: store "
@@ -171,25 +173,25 @@ _COMPOSER_UNREACHABLE = (
 )
 
 
-def build_auth(mode: str, settings: Settings, session: HttpSession, base_url: str) -> Auth:
+def build_auth(mode: AuthMode, settings: Settings, session: HttpSession, base_url: str) -> Auth:
     """One auth path per mode; each module is imported only when its mode is used."""
-    if mode == "basic":
+    if mode == AuthMode.BASIC:
         from dagtrigger.auth.basic import BasicAuth
 
         return BasicAuth(_need(settings.username), _need(settings.password))
-    if mode == "jwt":
+    if mode == AuthMode.JWT:
         from dagtrigger.auth.airflow_jwt import AirflowJwtAuth
 
         return AirflowJwtAuth(base_url, _need(settings.username), _need(settings.password), session)
-    if mode == "bearer":
+    if mode == AuthMode.BEARER:
         from dagtrigger.auth.bearer import StaticBearerAuth
 
         return StaticBearerAuth(_need(settings.token))
-    if mode == "google":
+    if mode == AuthMode.GOOGLE:
         from dagtrigger.auth.google_adc import GoogleAdcAuth
 
         return GoogleAdcAuth(session)
-    if mode == "iap":
+    if mode == AuthMode.IAP:
         from dagtrigger.auth.google_iap import IapIdTokenAuth
 
         return IapIdTokenAuth(base_url, session, settings.iap_client_id)

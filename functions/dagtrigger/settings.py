@@ -1,5 +1,9 @@
 """Configuration from the environment: the public contract of every dagtrigger deployment.
 
+`SETTINGS_TABLE` names every environment variable a deployment may set, with its kind, default,
+bounds and meaning: `Settings.from_env` reads the variables through it, and the README's
+configuration table is checked against it.
+
 Every check here runs before the first event is handled, and each failure names the variable
 and the fix, so that a wrong deployment fails at once instead of losing events one by one.
 """
@@ -10,15 +14,233 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
+from enum import StrEnum
+from typing import TypeVar
 from urllib.parse import quote, urlsplit
 
+from dagtrigger.airflow.api import ApiVersion
 from dagtrigger.errors import ConfigurationError
 
-API_VERSIONS = ("experimental", "v1", "v2")
-AUTH_MODES = ("none", "basic", "jwt", "bearer", "google", "iap", "mwaa", "mwaa-web")
 
-_API_SUFFIX = re.compile(r"/(api/(v1|v2|experimental)|auth/token)/?$")
+class AuthMode(StrEnum):
+    """How dagtrigger authenticates to Airflow, as AIRFLOW_AUTH names it; equal to that text."""
+
+    NONE = "none"
+    BASIC = "basic"  # HTTP basic auth, Airflow 1 and 2
+    JWT = "jwt"  # a JWT from /auth/token, Airflow 3
+    BEARER = "bearer"  # AIRFLOW_TOKEN, issued by something else
+    GOOGLE = "google"  # Google's access token: Composer 2 and 3
+    IAP = "iap"  # a Google ID token for the IAP in front of Composer 1
+    MWAA = "mwaa"  # MWAA's invoke_rest_api, signed with the function's IAM identity
+    MWAA_WEB = "mwaa-web"  # MWAA's web login, with a token from the function's IAM identity
+
+
+class Kind(StrEnum):
+    """What a variable holds; Settings checks the number kinds against their bounds."""
+
+    URL = "url"
+    TEXT = "text"
+    NAME = "name"  # an identifier, checked against how its issuer writes it
+    CREDENTIAL = "credential"  # never shown in a message
+    CHOICE = "choice"
+    SECONDS = "seconds"
+    RATE = "rate"  # requests per second
+    COUNT = "count"
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Numbers above `low` and below `high`, or up to it when `high_included`."""
+
+    low: float
+    high: float
+    high_included: bool = False
+
+    def __contains__(self, number: float) -> bool:
+        below_high = number <= self.high if self.high_included else number < self.high
+        return self.low < number and below_high  # NaN is in no bounds
+
+    @property
+    def digits(self) -> int:
+        """How many digits the largest whole number within has."""
+        return len(str(int(self.high) - (0 if self.high_included else 1)))
+
+
+_SECONDS = Bounds(0, 3600)
+_COUNT = Bounds(0, 10**18)  # at most 18 digits: no count or size here needs more
+
+_EXPECTED = {
+    Kind.SECONDS: "a number of seconds between {low:g} and {high:g}",
+    Kind.RATE: "a rate between {low:g} and {high:g} requests per second",
+    Kind.COUNT: "a positive whole number of at most {digits} digits",
+}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable of the contract. `default` is written as it would be set."""
+
+    name: str
+    kind: Kind
+    help: str
+    _: KW_ONLY
+    default: str | None = None
+    bounds: Bounds | None = None
+    choices: tuple[str, ...] = ()
+    any_case: bool = False  # a choice given in any case, read in lower case
+    example: str | None = None  # what messages suggest, when not the default
+    read_by: str | None = None  # the module that reads the variable itself, not Settings
+    lower_case_too: bool = False  # also read in lower case, which wins (the standard library)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every spelling of the variable that is read."""
+        return (self.name, self.name.lower()) if self.lower_case_too else (self.name,)
+
+    @property
+    def suggestion(self) -> str | None:
+        """The value a message about this variable suggests."""
+        return self.example or self.default
+
+    @property
+    def expected(self) -> str:
+        """What a value of a number kind must be, as a refusal says it."""
+        bounds = _bounds(self)
+        return _EXPECTED[self.kind].format(low=bounds.low, high=bounds.high, digits=bounds.digits)
+
+
+SETTINGS_TABLE = (
+    Setting("AIRFLOW_URL", Kind.URL, "the Airflow web server's base URL, without /api/..."),
+    Setting("DAG_ID", Kind.TEXT, "the DAG every event starts, or that of routes naming none"),
+    Setting("DAGTRIGGER_ROUTES", Kind.TEXT, "routing rules: JSON, a file, gs://… or s3://…"),
+    Setting(
+        "COMPOSER_ENVIRONMENT",
+        Kind.NAME,
+        "instead of AIRFLOW_URL: projects/P/locations/L/environments/E",
+    ),
+    Setting("MWAA_ENVIRONMENT", Kind.NAME, "instead of AIRFLOW_URL: the MWAA environment's name"),
+    Setting(
+        "AIRFLOW_AUTH",
+        Kind.CHOICE,
+        "how to authenticate to Airflow; detected when unset",
+        choices=tuple(AuthMode),
+        any_case=True,
+    ),
+    Setting(
+        "IAP_CLIENT_ID",
+        Kind.NAME,
+        "the OAuth client id of the IAP in front of the web server",
+        example="123-abc.apps.googleusercontent.com",
+    ),
+    Setting(
+        "AIRFLOW_SECRET_ARN",
+        Kind.TEXT,
+        'a Secrets Manager secret holding {"username", "password"} or {"token"}',
+    ),
+    Setting(
+        "MWAA_AIRFLOW_ROLE",
+        Kind.NAME,
+        "the Airflow role named in the IAM resource of InvokeRestApi",
+        default="Op",
+    ),
+    Setting("AIRFLOW_USERNAME", Kind.CREDENTIAL, "an Airflow user, with AIRFLOW_PASSWORD"),
+    Setting("AIRFLOW_PASSWORD", Kind.CREDENTIAL, "the password of AIRFLOW_USERNAME"),
+    Setting("AIRFLOW_TOKEN", Kind.CREDENTIAL, "a bearer token issued by something else"),
+    Setting(
+        "AIRFLOW_API_VERSION",
+        Kind.CHOICE,
+        "the REST API version to call; detected once when unset",
+        choices=tuple(ApiVersion),
+    ),
+    Setting(
+        "AIRFLOW_TIMEOUT",
+        Kind.SECONDS,
+        "seconds one HTTP request may take in all",
+        default="10",
+        bounds=_SECONDS,
+    ),
+    Setting(
+        "DAGTRIGGER_DEADLINE",
+        Kind.SECONDS,
+        "seconds for everything one run may take, retries included",
+        default="30",
+        bounds=_SECONDS,
+    ),
+    Setting(
+        "HTTPS_PROXY",
+        Kind.URL,
+        "the proxy for https:// URLs",
+        read_by="dagtrigger.http",
+        lower_case_too=True,
+    ),
+    Setting(
+        "HTTP_PROXY",
+        Kind.URL,
+        "the proxy for http:// URLs",
+        read_by="dagtrigger.http",
+        lower_case_too=True,
+    ),
+    Setting(
+        "NO_PROXY",
+        Kind.TEXT,
+        "the hosts that bypass the proxy, comma-separated",
+        read_by="dagtrigger.http",
+        lower_case_too=True,
+    ),
+    Setting(
+        "DAGTRIGGER_ROUTES_TTL",
+        Kind.SECONDS,
+        "seconds before routes from a file or URL are read again",
+        default="300",
+        bounds=_SECONDS,
+    ),
+    Setting(
+        "DAGTRIGGER_RATE_LIMIT",
+        Kind.RATE,
+        "requests per second to Airflow from this process; unset: the auth path's own",
+        bounds=Bounds(0, 10_000, high_included=True),
+        example="10",
+    ),
+    Setting(
+        "DAGTRIGGER_CONCURRENCY",
+        Kind.COUNT,
+        "requests in flight to Airflow from this process",
+        default="10",
+        bounds=_COUNT,
+    ),
+    Setting(
+        "COMPOSER_API_ENDPOINT",
+        Kind.URL,
+        "the Composer API's address, for private endpoints",
+        default="https://composer.googleapis.com",
+    ),
+    Setting(
+        "DAGTRIGGER_MAX_CONF_BYTES",
+        Kind.COUNT,
+        "the largest conf a run may get, in bytes of compact JSON",
+        default="65536",
+        bounds=_COUNT,
+    ),
+)
+
+_SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS_TABLE}
+
+
+def _setting(name: str) -> Setting:
+    """The table's entry for `name` (a KeyError for any other: Settings reads only these)."""
+    return _SETTINGS_BY_NAME[name]
+
+
+def _default(name: str) -> str:
+    default = _setting(name).default
+    assert default is not None, f"{name} has no default in SETTINGS_TABLE"
+    return default
+
+
+_API_SUFFIX = re.compile(
+    "/({}|auth/token)/?$".format("|".join(re.escape(v.prefix[1:]) for v in ApiVersion))
+)
 _COMPOSER_ENVIRONMENT = re.compile(r"^projects/[^/]+/locations/[^/]+/environments/[^/]+$")
 _COMPOSER_HOST_SUFFIX = ".composer.googleusercontent.com"  # Composer 2/3 web servers
 _IAP_HOST_SUFFIX = ".appspot.com"  # Composer 1 web servers, behind IAP
@@ -36,11 +258,11 @@ class Settings:
     """
 
     airflow_url: str | None
-    auth: str | None
+    auth: AuthMode | None
     username: str | None
     password: str | None
     token: str | None
-    api_version: str | None
+    api_version: ApiVersion | None
     dag_id: str | None
     routes: str | None
     timeout: float
@@ -48,50 +270,43 @@ class Settings:
     routes_ttl: float
     composer_environment: str | None = None
     iap_client_id: str | None = None
-    composer_api_endpoint: str = "https://composer.googleapis.com"
+    composer_api_endpoint: str = _default("COMPOSER_API_ENDPOINT")
     mwaa_environment: str | None = None
-    mwaa_airflow_role: str = "Op"  # the Airflow role named in the IAM resource of InvokeRestApi
-    max_conf_bytes: int = 64 * 1024
-    rate_limit: float | None = None  # requests/s from this process; None: the path's default
-    concurrency: int = 10  # requests in flight to Airflow from this process
+    mwaa_airflow_role: str = _default("MWAA_AIRFLOW_ROLE")
+    max_conf_bytes: int = int(_default("DAGTRIGGER_MAX_CONF_BYTES"))
+    rate_limit: float | None = None  # None: the auth path's own
+    concurrency: int = int(_default("DAGTRIGGER_CONCURRENCY"))
     secret_arn: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read and validate the settings; raises ConfigurationError naming the variable."""
-        env = os.environ if env is None else env
-
-        def get(name: str) -> str | None:
-            value = env.get(name, "").strip()
-            return value or None
-
-        username, password = get("AIRFLOW_USERNAME"), get("AIRFLOW_PASSWORD")
-        token = get("AIRFLOW_TOKEN")
-        airflow_url = _check_url(get("AIRFLOW_URL"))
-        composer_environment = _check_composer_environment(get("COMPOSER_ENVIRONMENT"))
+        read = _Environment(os.environ if env is None else env)
+        username, password = read.given("AIRFLOW_USERNAME"), read.given("AIRFLOW_PASSWORD")
+        token = read.given("AIRFLOW_TOKEN")
+        airflow_url = _check_url(read.given("AIRFLOW_URL"))
+        composer_environment = _check_composer_environment(read.given("COMPOSER_ENVIRONMENT"))
         if airflow_url is not None and composer_environment is not None:
             raise ConfigurationError(
                 "Both AIRFLOW_URL and COMPOSER_ENVIRONMENT are set: set only COMPOSER_ENVIRONMENT "
                 "(dagtrigger reads the web server URL from the Composer API), or only AIRFLOW_URL."
             )
-        iap_client_id = _check_visible_ascii(
-            "IAP_CLIENT_ID", get("IAP_CLIENT_ID"), "123-abc.apps.googleusercontent.com"
-        )
-        mwaa_environment = _check_mwaa_environment(get("MWAA_ENVIRONMENT"))
+        iap_client_id = _check_visible_ascii("IAP_CLIENT_ID", read.given("IAP_CLIENT_ID"))
+        mwaa_environment = _check_mwaa_environment(read.given("MWAA_ENVIRONMENT"))
         if mwaa_environment is not None and (airflow_url or composer_environment):
             raise ConfigurationError(
                 "MWAA_ENVIRONMENT is set with AIRFLOW_URL or COMPOSER_ENVIRONMENT: set only "
                 "MWAA_ENVIRONMENT (dagtrigger asks MWAA for the web server), or only AIRFLOW_URL."
             )
-        secret_arn = get("AIRFLOW_SECRET_ARN")
+        secret_arn = read.given("AIRFLOW_SECRET_ARN")
         auth = _choose_auth(
-            get("AIRFLOW_AUTH"),
+            read.choice("AIRFLOW_AUTH", AuthMode),
             username,
             password,
             token,
             _Target(airflow_url, composer_environment, iap_client_id, mwaa_environment, secret_arn),
         )
-        api_version = _check_choice("AIRFLOW_API_VERSION", get("AIRFLOW_API_VERSION"), API_VERSIONS)
+        api_version = read.choice("AIRFLOW_API_VERSION", ApiVersion)
         if auth is not None or (composer_environment is None and secret_arn is None):
             # otherwise these are not sent: Composer decides the auth, or the secret's are sent
             check_credentials(username, password, token, auth, api_version)
@@ -102,29 +317,25 @@ class Settings:
             password=password,
             token=token,
             api_version=api_version,
-            dag_id=get("DAG_ID"),
-            routes=get("DAGTRIGGER_ROUTES"),
-            timeout=_positive_seconds("AIRFLOW_TIMEOUT", get("AIRFLOW_TIMEOUT"), 10.0),
-            deadline=_positive_seconds("DAGTRIGGER_DEADLINE", get("DAGTRIGGER_DEADLINE"), 30.0),
-            routes_ttl=_positive_seconds(
-                "DAGTRIGGER_ROUTES_TTL", get("DAGTRIGGER_ROUTES_TTL"), 300.0
-            ),
+            dag_id=read.given("DAG_ID"),
+            routes=read.given("DAGTRIGGER_ROUTES"),
+            timeout=read.seconds("AIRFLOW_TIMEOUT"),
+            deadline=read.seconds("DAGTRIGGER_DEADLINE"),
+            routes_ttl=read.seconds("DAGTRIGGER_ROUTES_TTL"),
             composer_environment=composer_environment,
             iap_client_id=iap_client_id,
             mwaa_environment=mwaa_environment,
-            mwaa_airflow_role=_check_visible_ascii(
-                "MWAA_AIRFLOW_ROLE", get("MWAA_AIRFLOW_ROLE"), "Op"
-            )
-            or "Op",
-            rate_limit=_rate(get("DAGTRIGGER_RATE_LIMIT")),
-            concurrency=_positive_int("DAGTRIGGER_CONCURRENCY", get("DAGTRIGGER_CONCURRENCY"), 10),
-            max_conf_bytes=_positive_int(
-                "DAGTRIGGER_MAX_CONF_BYTES", get("DAGTRIGGER_MAX_CONF_BYTES"), 64 * 1024
+            mwaa_airflow_role=(
+                _check_visible_ascii("MWAA_AIRFLOW_ROLE", read.given("MWAA_AIRFLOW_ROLE"))
+                or _default("MWAA_AIRFLOW_ROLE")
             ),
+            rate_limit=read.rate("DAGTRIGGER_RATE_LIMIT"),
+            concurrency=read.count("DAGTRIGGER_CONCURRENCY"),
+            max_conf_bytes=read.count("DAGTRIGGER_MAX_CONF_BYTES"),
             secret_arn=secret_arn,
             composer_api_endpoint=(
-                _check_url(get("COMPOSER_API_ENDPOINT"), "COMPOSER_API_ENDPOINT")
-                or "https://composer.googleapis.com"
+                _check_url(read.given("COMPOSER_API_ENDPOINT"), "COMPOSER_API_ENDPOINT")
+                or _default("COMPOSER_API_ENDPOINT")
             ),
         )
         if settings.dag_id is None and settings.routes is None:
@@ -145,13 +356,78 @@ class Settings:
             )
         return self.airflow_url
 
-    def password_auth_for(self, api_version: str) -> str:
+    def password_auth_for(self, api_version: ApiVersion) -> AuthMode:
         """The auth a username and password imply: Airflow 3 (/api/v2) issues JWTs; older use basic."""
         return _password_auth_for(api_version)
 
 
-def _password_auth_for(api_version: str) -> str:
-    return "jwt" if api_version == "v2" else "basic"
+def _password_auth_for(api_version: ApiVersion) -> AuthMode:
+    return AuthMode.JWT if api_version == ApiVersion.V2 else AuthMode.BASIC
+
+
+_Choice = TypeVar("_Choice", bound=StrEnum)
+
+
+class _Environment:
+    """The variables of SETTINGS_TABLE, stripped, a blank one counting as unset."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def given(self, name: str) -> str | None:
+        setting = _setting(name)  # refuses a name outside the table
+        return self._env.get(setting.name, "").strip() or None
+
+    def choice(self, name: str, of: type[_Choice]) -> _Choice | None:
+        setting, value = _setting(name), self.given(name)
+        if value is None:
+            return None
+        if setting.any_case:
+            value = value.lower()
+        if value not in setting.choices:
+            raise ConfigurationError(
+                f"{name}={value!r} is not one of {', '.join(setting.choices)}: "
+                "set one of those, or unset it."
+            )
+        return of(value)
+
+    def seconds(self, name: str) -> float:
+        return _number(_setting(name), self.given(name) or _default(name))
+
+    def rate(self, name: str) -> float | None:
+        value = self.given(name)
+        return None if value is None else _number(_setting(name), value)
+
+    def count(self, name: str) -> int:
+        setting, value = _setting(name), self.given(name) or _default(name)
+        bounds = _bounds(setting)
+        # the length first: past 4300 digits int() raises
+        is_short_number = value.isascii() and value.isdigit() and len(value) <= bounds.digits
+        if not (is_short_number and int(value) in bounds):
+            raise _refusal(setting, value)
+        return int(value)
+
+
+def _number(setting: Setting, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise _refusal(setting, value) from None
+    if number not in _bounds(setting):
+        raise _refusal(setting, value)
+    return number
+
+
+def _bounds(setting: Setting) -> Bounds:
+    assert setting.bounds is not None, f"{setting.name} is a {setting.kind} without bounds"
+    return setting.bounds
+
+
+def _refusal(setting: Setting, value: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"{setting.name}={value!r} is not {setting.expected}: "
+        f"e.g. {setting.name}={setting.suggestion}."
+    )
 
 
 def _check_url(url: str | None, name: str = "AIRFLOW_URL") -> str | None:
@@ -333,48 +609,47 @@ class _Target:
     mwaa_environment: str | None
     secret_arn: str | None
 
-    def implied_auth(self) -> str | None:
+    def implied_auth(self) -> AuthMode | None:
         """The auth the target itself calls for, if it says."""
         if self.mwaa_environment is not None:
-            return "mwaa"
+            return AuthMode.MWAA
         if self.iap_client_id is not None:
-            return "iap"
+            return AuthMode.IAP
         host = (urlsplit(self.airflow_url).hostname or "") if self.airflow_url else ""
         if host.endswith(_COMPOSER_HOST_SUFFIX):
-            return "google"
+            return AuthMode.GOOGLE
         if host.endswith(_IAP_HOST_SUFFIX):
-            return "iap"
+            return AuthMode.IAP
         return None
 
 
 def _choose_auth(
-    mode: str | None,
+    mode: AuthMode | None,
     username: str | None,
     password: str | None,
     token: str | None,
     target: _Target,
-) -> str | None:
+) -> AuthMode | None:
     if mode is not None:
-        mode = _check_choice("AIRFLOW_AUTH", mode.lower(), AUTH_MODES)
-        if mode in ("mwaa", "mwaa-web") and target.mwaa_environment is None:
+        if mode in (AuthMode.MWAA, AuthMode.MWAA_WEB) and target.mwaa_environment is None:
             raise ConfigurationError(
                 f"AIRFLOW_AUTH={mode} needs MWAA_ENVIRONMENT: set it to the environment's name."
             )
         if (
-            mode in ("basic", "jwt")
+            mode in (AuthMode.BASIC, AuthMode.JWT)
             and target.secret_arn is None
             and (username is None or password is None)
         ):
             raise ConfigurationError(
                 f"AIRFLOW_AUTH={mode} needs AIRFLOW_USERNAME and AIRFLOW_PASSWORD: set both."
             )
-        if mode == "bearer" and token is None and target.secret_arn is None:
+        if mode == AuthMode.BEARER and token is None and target.secret_arn is None:
             raise ConfigurationError(
                 "AIRFLOW_AUTH=bearer needs AIRFLOW_TOKEN: set it to the token."
             )
         return mode
     if token is not None:
-        return "bearer"
+        return AuthMode.BEARER
     implied = target.implied_auth()
     if implied is not None:
         return implied
@@ -390,15 +665,15 @@ def _choose_auth(
         )
     if username is not None:
         return None  # basic or JWT: decided once the API version is known
-    return "none"
+    return AuthMode.NONE
 
 
 def check_credentials(
     username: str | None,
     password: str | None,
     token: str | None,
-    auth: str | None,
-    api_version: str | None,
+    auth: AuthMode | None,
+    api_version: ApiVersion | None,
     secret_arn: str | None = None,
 ) -> None:
     """Refuse the credentials `auth` would send but cannot, before the first event needs them.
@@ -414,11 +689,11 @@ def check_credentials(
 
     if auth is None and api_version is not None:
         auth = _password_auth_for(api_version)
-    if auth == "bearer" and token is not None:
+    if auth == AuthMode.BEARER and token is not None:
         _check_header_value(source("AIRFLOW_TOKEN", "token"), token)
-    if auth not in (None, "basic", "jwt"):
+    if auth not in (None, AuthMode.BASIC, AuthMode.JWT):
         return
-    may_be_basic = auth != "jwt"
+    may_be_basic = auth != AuthMode.JWT
     _check_login_text(source("AIRFLOW_USERNAME", "username"), username, may_be_basic)
     _check_login_text(source("AIRFLOW_PASSWORD", "password"), password, may_be_basic)
     if may_be_basic and username is not None and ":" in username:
@@ -426,7 +701,7 @@ def check_credentials(
             f"{source('AIRFLOW_USERNAME', 'username')} holds ':' (character "
             f"{username.index(':') + 1}), which HTTP basic auth cannot carry in a user name "
             "(RFC 7617): use an Airflow user without ':'"
-            + ("." if auth == "basic" else ", or on Airflow 3 set AIRFLOW_AUTH=jwt.")
+            + ("." if auth == AuthMode.BASIC else ", or on Airflow 3 set AIRFLOW_AUTH=jwt.")
         )
 
 
@@ -461,14 +736,14 @@ def _check_header_value(name: str, value: str) -> None:
         )
 
 
-def _check_visible_ascii(name: str, value: str | None, example: str) -> str | None:
+def _check_visible_ascii(name: str, value: str | None) -> str | None:
     """Refuse an identifier with spaces, control characters or beyond ASCII: none has them."""
     wrong = None if value is None else _first_not_visible_ascii(value)
     if wrong is not None:
         position, char = wrong
         raise ConfigurationError(
             f"{name}={value!r} has {_describe(char)} at character {position}: set it exactly "
-            f"as issued, e.g. {name}={example}."
+            f"as issued, e.g. {name}={_setting(name).suggestion}."
         )
     return value
 
@@ -501,52 +776,3 @@ def _check_composer_environment(name: str | None) -> str | None:
             "describe NAME --location REGION --format='value(name)')."
         )
     return name
-
-
-def _check_choice(name: str, value: str | None, choices: tuple[str, ...]) -> str | None:
-    if value is not None and value not in choices:
-        raise ConfigurationError(
-            f"{name}={value!r} is not one of {', '.join(choices)}: set one of those, or unset it."
-        )
-    return value
-
-
-def _rate(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        rate = float(value)
-    except ValueError:
-        rate = -1.0
-    if not 0 < rate <= 10_000:
-        raise ConfigurationError(
-            f"DAGTRIGGER_RATE_LIMIT={value!r} is not a rate between 0 and 10000 requests per "
-            "second: e.g. DAGTRIGGER_RATE_LIMIT=10."
-        )
-    return rate
-
-
-def _positive_int(name: str, value: str | None, default: int) -> int:
-    if value is None:
-        return default
-    # past 4300 digits int() raises; no count or size here needs more than 18
-    if not (value.isascii() and value.isdigit()) or len(value) > 18 or int(value) == 0:
-        raise ConfigurationError(
-            f"{name}={value!r} is not a positive whole number of at most 18 digits: "
-            f"e.g. {name}={default}."
-        )
-    return int(value)
-
-
-def _positive_seconds(name: str, value: str | None, default: float) -> float:
-    if value is None:
-        return default
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
-    if not 0 < seconds < 3600:
-        raise ConfigurationError(
-            f"{name}={value!r} is not a number of seconds between 0 and 3600: e.g. {name}={default:g}."
-        )
-    return seconds

@@ -7,17 +7,12 @@ from collections.abc import Callable
 import pytest
 
 from dagtrigger.cli import main
+from dagtrigger.settings import SETTINGS_TABLE
 
 Result = tuple[int, list[str], list[str]]  # exit code, stdout lines, stderr lines
 
-# Every setting of the environment contract: a CLI test starts from none of them.
-SETTINGS_VARIABLES = (
-    "DAG_ID", "AIRFLOW_URL", "AIRFLOW_AUTH", "AIRFLOW_USERNAME", "AIRFLOW_PASSWORD",
-    "AIRFLOW_TOKEN", "AIRFLOW_API_VERSION", "DAGTRIGGER_ROUTES", "AIRFLOW_TIMEOUT",
-    "DAGTRIGGER_DEADLINE", "DAGTRIGGER_ROUTES_TTL", "COMPOSER_ENVIRONMENT", "MWAA_ENVIRONMENT",
-    "IAP_CLIENT_ID", "AIRFLOW_SECRET_ARN", "MWAA_AIRFLOW_ROLE", "COMPOSER_API_ENDPOINT",
-    "DAGTRIGGER_RATE_LIMIT", "DAGTRIGGER_CONCURRENCY", "DAGTRIGGER_MAX_CONF_BYTES",
-)  # fmt: skip
+# Every variable of the environment contract, in each spelling read: a CLI test starts from none.
+SETTINGS_VARIABLES = tuple(name for setting in SETTINGS_TABLE for name in setting.names)
 
 
 @pytest.fixture

@@ -12,17 +12,17 @@ from dagtrigger.errors import ConfigurationError, EventError
 from dagtrigger.events import normalise
 from dagtrigger.routes_source import describe_source
 from dagtrigger.runtime import build_router
-from dagtrigger.settings import Settings
+from dagtrigger.settings import AuthMode, Settings
 
 AUTH_LABELS = {
-    "none": "no authentication",
-    "basic": "HTTP basic auth",
-    "jwt": "a JWT from /auth/token",
-    "bearer": "a bearer token",
-    "google": "a Google access token",
-    "iap": "a Google ID token for IAP",
-    "mwaa": "MWAA invoke_rest_api, as the function's IAM identity",
-    "mwaa-web": "MWAA web login, as the function's IAM identity",
+    AuthMode.NONE: "no authentication",
+    AuthMode.BASIC: "HTTP basic auth",
+    AuthMode.JWT: "a JWT from /auth/token",
+    AuthMode.BEARER: "a bearer token",
+    AuthMode.GOOGLE: "a Google access token",
+    AuthMode.IAP: "a Google ID token for IAP",
+    AuthMode.MWAA: "MWAA invoke_rest_api, as the function's IAM identity",
+    AuthMode.MWAA_WEB: "MWAA web login, as the function's IAM identity",
 }
 
 
@@ -64,19 +64,25 @@ def describe_target(settings: Settings) -> str:
 def explain_auth(settings: Settings, env: Mapping[str, str]) -> str:
     """The auth path Settings chose, and the variable that made it choose so."""
     mode = settings.auth
-    if (env.get("AIRFLOW_AUTH") or "").strip():
-        return f"{AUTH_LABELS[mode or 'none']} (AIRFLOW_AUTH={mode})"
-    if mode == "bearer":
+    if mode is not None and (env.get("AIRFLOW_AUTH") or "").strip():
+        return f"{AUTH_LABELS[mode]} (AIRFLOW_AUTH={mode})"
+    if mode == AuthMode.BEARER:
         return f"{AUTH_LABELS[mode]} (AIRFLOW_TOKEN is set)"
-    if mode == "mwaa":
-        return f"{AUTH_LABELS[mode]} (MWAA_ENVIRONMENT is set; AIRFLOW_AUTH=mwaa-web for web login)"
-    if mode == "iap":
+    if mode == AuthMode.MWAA:
+        return (
+            f"{AUTH_LABELS[mode]} (MWAA_ENVIRONMENT is set; "
+            f"AIRFLOW_AUTH={AuthMode.MWAA_WEB} for web login)"
+        )
+    if mode == AuthMode.IAP:
         why = "IAP_CLIENT_ID is set" if settings.iap_client_id else "the host is *.appspot.com"
         return f"{AUTH_LABELS[mode]} ({why})"
-    if mode == "google":
+    if mode == AuthMode.GOOGLE:
         return f"{AUTH_LABELS[mode]} (the host is *.composer.googleusercontent.com)"
-    if mode == "none":
-        return "no authentication (no AIRFLOW_USERNAME/AIRFLOW_PASSWORD, AIRFLOW_TOKEN or cloud target)"
+    if mode == AuthMode.NONE:
+        return (
+            f"{AUTH_LABELS[mode]} "
+            "(no AIRFLOW_USERNAME/AIRFLOW_PASSWORD, AIRFLOW_TOKEN or cloud target)"
+        )
     if settings.composer_environment is not None:
         return (
             "by Composer version (COMPOSER_ENVIRONMENT is set): an IAP ID token on Composer 1, "
@@ -95,7 +101,7 @@ def explain_auth(settings: Settings, env: Mapping[str, str]) -> str:
 
 def explain_api_version(settings: Settings) -> str:
     if settings.api_version is not None:
-        return f"/api/{settings.api_version} (AIRFLOW_API_VERSION)"
+        return f"{settings.api_version.prefix} (AIRFLOW_API_VERSION)"
     if settings.composer_environment is not None:
         return "from the environment's Airflow version"
     if settings.mwaa_environment is not None:
