@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("dagtrigger needs Python 3.11+") if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv
-	VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev,gcp,aws]"
+	VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev,gcp,aws,cli]"
 	touch $(STAMP)
 
 airflow: $(STAMP)
@@ -74,7 +74,7 @@ package-aws: $(STAMP)
 # Speed and memory, each a ratio measured side by side in one run (about 8 minutes): docs/benchmarks.md.
 BENCH_STAMP := $(VENV)/.installed-bench
 $(BENCH_STAMP): $(STAMP)
-	VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev,gcp,aws,bench]"
+	VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev,gcp,aws,cli,bench]"
 	touch $@
 
 bench: $(BENCH_STAMP)

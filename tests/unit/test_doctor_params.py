@@ -1,18 +1,25 @@
 """The doctor's param check: the verdict Airflow would reach on a conf, reached beforehand.
 
 Params are given as the REST API shows them (`/dags/{id}/details`): Airflow 2 adds `__class`,
-Airflow 3 `source`; both give `value` (null without a default) and `schema`.
+Airflow 3 `source`; both give `value` (null without a default) and `schema`. The cases where
+jsonschema's verdict is Airflow's own were checked against Airflow 2.11 and 3.3's `Param.resolve`.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from dagtrigger.doctor.params import check_conf, validate
+from dagtrigger.doctor.params import Findings, ParamsVerdict, check_conf, validate
 
+REPO = Path(__file__).resolve().parents[2]
 DATE = r"^\d{4}-\d{2}-\d{2}$"
+DRAFT_4 = "http://json-schema.org/draft-04/schema#"
 STRICT_V2 = {"partition": {"value": None, "schema": {"type": "string", "pattern": DATE}, "description": None, "source": None}}  # fmt: skip
 STRICT_V1 = {"partition": {"__class": "airflow.models.param.Param", "value": None, "description": None, "schema": {"pattern": DATE, "type": "string"}}}  # fmt: skip
 
@@ -64,8 +71,10 @@ def test_a_param_without_a_schema_in_the_answer_is_reported_as_unchecked() -> No
         ("abcd", {"maxLength": 3}, "value: 'abcd' is longer than 3"),
         (5, {"exclusiveMaximum": 5}, "value: 5 is not less than 5"),
         (5, {"maximum": 5}, None),
-        (5, {"maximum": 5, "exclusiveMaximum": True}, "value: 5 is not less than 5"),
-        (0.3, {"multipleOf": 0.1}, None),
+        (5, {"$schema": DRAFT_4, "maximum": 5, "exclusiveMaximum": True}, "value: 5 is not less than 5"),
+        (5, {"maximum": 5, "exclusiveMaximum": True}, "value: the schema is not valid JSON Schema: True is not of type 'number'"),
+        (0.3, {"multipleOf": 0.1}, "value: 0.3 is not a multiple of 0.1"),
+        (0.5, {"multipleOf": 0.25}, None),
         (7, {"multipleOf": 2}, "value: 7 is not a multiple of 2"),
         (1, {"enum": [True, "1"]}, "value: 1 is not one of true, '1'"),
         ("x", {"const": "y"}, "value: 'x' is not 'y'"),
@@ -79,6 +88,8 @@ def test_a_param_without_a_schema_in_the_answer_is_reported_as_unchecked() -> No
         ([1, 1], {"uniqueItems": True}, "value: 1 appears twice"),
         ([], {"minItems": 1}, "value: has 0 items, fewer than 1"),
         ({"a": 1}, {"required": ["a", "b"]}, "value: lacks required key 'b'"),
+        ({}, {"required": ["a", "b"]}, "value: lacks required key 'a', 'b'"),
+        (1, False, "value: no value is allowed"),
         ({"a": 1, "z": 2}, {"properties": {"a": {}}, "additionalProperties": False}, "value: has keys the schema does not allow: 'z'"),
         ({"a": "x"}, {"properties": {"a": {"type": "integer"}}}, "value.a: 'x' is not of type integer"),
         (3, {"anyOf": [{"type": "string"}, {"minimum": 5}]}, "value: 3 matches no alternative (value: 3 is not of type string; value: 3 is less than 5)"),
@@ -87,18 +98,33 @@ def test_a_param_without_a_schema_in_the_answer_is_reported_as_unchecked() -> No
         ("x", {"title": "X", "description": "y", "values_display": {}}, None),
     ],
 )  # fmt: skip
-def test_json_schema_keywords(value: Any, schema: dict[str, Any], problem: str | None) -> None:
+def test_json_schema_keywords(
+    value: Any, schema: dict[str, Any] | bool, problem: str | None
+) -> None:
     findings = validate(value, schema)
     assert findings.problems == ((problem,) if problem else ())
     assert findings.unchecked == ()
 
 
-def test_what_the_validator_does_not_know_it_says_rather_than_passes() -> None:
-    findings = validate("x", {"format": "uri", "$ref": "#/defs/a", "type": "string"})
-    assert findings.problems == ()
-    assert findings.unchecked == (
-        "value: format 'uri' not checked",
-        "value: keyword '$ref' not checked",
+def test_a_format_the_checker_cannot_judge_is_reported_rather_than_passed() -> None:
+    findings = validate("a\nb", {"type": "string", "format": "multiline"})  # Airflow's UI's
+    assert findings == Findings(unchecked=("value: format 'multiline' not checked",))
+
+
+def test_a_ref_the_schema_does_not_hold_is_a_problem() -> None:
+    findings = validate("x", {"$ref": "#/$defs/day", "type": "string"})
+    assert findings.problems == ("value: the schema's $ref '/$defs/day' cannot be resolved",)
+    day = {"$defs": {"day": {"pattern": DATE}}, "$ref": "#/$defs/day"}
+    assert validate("2024/06/01", day).problems == (rf"value: '2024/06/01' does not match {DATE}",)
+
+
+def test_without_jsonschema_nothing_is_checked_and_the_install_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "jsonschema", None)
+    verdict = check_conf(STRICT_V2, {})
+    assert verdict == ParamsVerdict(
+        unchecked=("param partition: jsonschema is not installed: pip install 'dagtrigger[cli]'",)
     )
 
 
@@ -106,3 +132,18 @@ def test_airflow_2_accepts_iso_date_times_that_are_not_rfc_3339() -> None:
     schema = {"type": "string", "format": "date-time"}
     assert validate("2024-06-01T06:15", schema).problems
     assert not validate("2024-06-01T06:15", schema, lenient_date_time=True).problems
+    assert validate("2024-06-01", schema, lenient_date_time=True).problems, "a date alone"
+
+
+def test_the_functions_entry_points_never_import_jsonschema() -> None:
+    """jsonschema comes with the CLI's extra, for the doctor: no function package carries it."""
+    probe = (
+        "import importlib.util, json, sys; sys.path.insert(0, 'functions'); "
+        "import main, lambda_function; "
+        "print(json.dumps({'installed': importlib.util.find_spec('jsonschema') is not None, "
+        "'loaded': sorted(m for m in sys.modules if m.split('.')[0] == 'jsonschema')}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+    assert json.loads(out) == {"installed": True, "loaded": []}
