@@ -1,10 +1,13 @@
-"""Real Airflow 2 and 3, started once per test session on loopback and stopped at its end."""
+"""Real Airflow 2 and 3, started once per test session on loopback and stopped at its end; and
+Google's stand-ins in front of them (`google`)."""
 
 from __future__ import annotations
 
+import json
 import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from types import FrameType
 
 import pytest
@@ -13,7 +16,24 @@ from dagtrigger.dispatch import Dispatcher
 from dagtrigger.runtime import build_dispatcher
 from dagtrigger.settings import Settings
 from tests.integration.helpers import airflow_env
-from tools.local_airflow import VERSIONS, LocalAirflow
+from tests.standins.google_composer import (
+    COMPOSER1_ENVIRONMENT,
+    COMPOSER1_IMAGES,
+    COMPOSER_IMAGES,
+    ENVIRONMENT,
+    IAP_CLIENT_ID,
+    SERVICE_ACCOUNT,
+    UNREACHABLE_ENVIRONMENT,
+    Google,
+)
+from tests.standins.google_fronts import (
+    ComposerEnvironmentsApi,
+    ComposerFront,
+    IapFront,
+    composer_environment,
+)
+from tests.standins.google_tokens import GoogleTokenServer
+from tools.local_airflow import VERSIONS, LocalAirflow, free_port
 
 EXAMPLE_DAG_IDS = ("dagtrigger_example", "dagtrigger_sales", "dagtrigger_strict")
 
@@ -61,3 +81,34 @@ def make_dispatcher(airflow: LocalAirflow) -> Callable[..., Dispatcher]:
         return build_dispatcher(Settings.from_env(airflow_env(airflow, **overrides)))
 
     return make
+
+
+@pytest.fixture
+def google(
+    airflow: LocalAirflow, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Google]:
+    """Google in front of `airflow` (see tests.standins.google_composer). Parametrized indirectly,
+    the value is the lifetime of the access tokens issued, in seconds."""
+    lifetime = getattr(request, "param", 3600)
+    headers = airflow.admin_headers
+    image, composer1_image = COMPOSER_IMAGES[airflow.major], COMPOSER1_IMAGES[airflow.major]
+    with (
+        GoogleTokenServer(access_token_lifetime=lifetime) as tokens,
+        ComposerFront(airflow.url, tokens, headers, allowed={SERVICE_ACCOUNT}) as composer,
+        IapFront(airflow.url, tokens, IAP_CLIENT_ID, headers, allowed={SERVICE_ACCOUNT}) as iap,
+    ):
+        closed = f"http://127.0.0.1:{free_port()}"
+        environments = {
+            ENVIRONMENT: composer_environment(ENVIRONMENT, composer.url, image),
+            COMPOSER1_ENVIRONMENT: composer_environment(
+                COMPOSER1_ENVIRONMENT, iap.url, composer1_image
+            ),
+            UNREACHABLE_ENVIRONMENT: composer_environment(UNREACHABLE_ENVIRONMENT, closed, image),
+        }
+        with ComposerEnvironmentsApi(tokens, environments, allowed={SERVICE_ACCOUNT}) as api:
+            key = tokens.service_account_key(SERVICE_ACCOUNT)
+            key_file = tmp_path / "key.json"
+            key_file.write_text(json.dumps(key))
+            sdk_config = tmp_path / "gcloud"
+            sdk_config.mkdir()
+            yield Google(tokens, composer, iap, api, key, key_file, sdk_config)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,75 +15,18 @@ import pytest
 
 from tests.integration.functions_server import FunctionsServer
 from tests.integration.helpers import read_run
-from tests.standins.google import (
-    ComposerEnvironmentsApi,
-    ComposerFront,
-    GoogleTokenServer,
-    IapFront,
-    composer_environment,
+from tests.standins.google_composer import (
+    COMPOSER1_ENVIRONMENT,
+    IAP_CLIENT_ID,
+    SERVICE_ACCOUNT,
+    UNREACHABLE_ENVIRONMENT,
+    Google,
 )
-from tools.local_airflow import LocalAirflow, free_port
+from tools.local_airflow import LocalAirflow
 
 pytestmark = pytest.mark.airflow
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
-ENVIRONMENT = "projects/acme-data/locations/europe-west1/environments/prod"
-COMPOSER1_ENVIRONMENT = "projects/acme-data/locations/europe-west1/environments/legacy"
-BROKEN_ENVIRONMENT = "projects/acme-data/locations/europe-west1/environments/unreachable"
-IAP_CLIENT_ID = "123456789012-iapclient.apps.googleusercontent.com"
-SERVICE_ACCOUNT = "dagtrigger@acme-data.iam.gserviceaccount.com"
-IMAGES = {"2": "composer-2.9.7-airflow-2.9.3", "3": "composer-3-airflow-3.1.0-build.1"}
-COMPOSER1_IMAGES = {"2": "composer-1.20.12-airflow-2.4.3", "3": "composer-1.20.12-airflow-3.0.0"}
-
-
-@dataclass
-class Google:
-    tokens: GoogleTokenServer
-    composer: ComposerFront
-    iap: IapFront
-    environments: ComposerEnvironmentsApi
-    key_file: Path
-    sdk_config: Path
-
-    def function_env(self, **overrides: str) -> dict[str, str]:
-        env = {
-            "GOOGLE_APPLICATION_CREDENTIALS": str(self.key_file),
-            "CLOUDSDK_CONFIG": str(self.sdk_config),
-            "COMPOSER_ENVIRONMENT": ENVIRONMENT,
-            "COMPOSER_API_ENDPOINT": self.environments.url,
-            "DAG_ID": "dagtrigger_example",
-            "DAGTRIGGER_DEADLINE": "3",
-        }
-        env.update(overrides)
-        return {k: v for k, v in env.items() if v}
-
-
-@pytest.fixture
-def google(
-    airflow: LocalAirflow, tmp_path: Path, request: pytest.FixtureRequest
-) -> Iterator[Google]:
-    lifetime = getattr(request, "param", 3600)
-    headers = airflow.admin_headers
-    with (
-        GoogleTokenServer(access_token_lifetime=lifetime) as tokens,
-        ComposerFront(airflow.url, tokens, headers, allowed={SERVICE_ACCOUNT}) as composer,
-        IapFront(airflow.url, tokens, IAP_CLIENT_ID, headers, allowed={SERVICE_ACCOUNT}) as iap,
-    ):
-        environments = {
-            ENVIRONMENT: composer_environment(ENVIRONMENT, composer.url, IMAGES[airflow.major]),
-            COMPOSER1_ENVIRONMENT: composer_environment(
-                COMPOSER1_ENVIRONMENT, iap.url, COMPOSER1_IMAGES[airflow.major]
-            ),
-            BROKEN_ENVIRONMENT: composer_environment(
-                BROKEN_ENVIRONMENT, f"http://127.0.0.1:{free_port()}", IMAGES[airflow.major]
-            ),
-        }
-        with ComposerEnvironmentsApi(tokens, environments, allowed={SERVICE_ACCOUNT}) as api:
-            key_file = tmp_path / "key.json"
-            key_file.write_text(json.dumps(tokens.service_account_key(SERVICE_ACCOUNT)))
-            sdk_config = tmp_path / "gcloud"
-            sdk_config.mkdir()
-            yield Google(tokens, composer, iap, api, key_file, sdk_config)
 
 
 def _function(tmp_path: Path, env: dict[str, str], **kwargs: Any) -> FunctionsServer:
@@ -117,7 +58,7 @@ def test_a_binary_gcs_cloudevent_on_composer_starts_one_run_with_one_token(
     airflow: LocalAirflow, google: Google, tmp_path: Path
 ) -> None:
     name = f"sales/2024-06-0{airflow.major}/orders.csv"
-    with _function(tmp_path, google.function_env()) as function:
+    with _function(tmp_path, google.env()) as function:
         statuses = [
             function.post_binary(_gcs_attributes(name, "501"), _gcs_data(name, "501"))
             for _ in range(3)
@@ -150,7 +91,7 @@ def test_structured_cloudevents_start_runs_with_the_documented_conf(
 ) -> None:
     event = json.loads((EVENTS / f"{sample}.json").read_text())
     expected = json.loads((EVENTS / f"{sample}.expected.json").read_text())["events"][0]["conf"]
-    with _function(tmp_path, google.function_env(DAG_ID="dagtrigger_sales")) as function:
+    with _function(tmp_path, google.env(DAG_ID="dagtrigger_sales")) as function:
         assert function.post_structured(event) == 200
         run = read_run(airflow, "dagtrigger_sales", _run_id_for(function, expected["event_id"]))
     assert run is not None and run["conf"] == expected
@@ -161,7 +102,7 @@ def test_the_access_token_is_renewed_only_when_it_nears_expiry(
     airflow: LocalAirflow, google: Google, tmp_path: Path
 ) -> None:
     # Tokens live 125 s and dagtrigger renews 120 s before expiry: fresh for about 5 s.
-    with _function(tmp_path, google.function_env()) as function:
+    with _function(tmp_path, google.env()) as function:
         for generation in ("601", "602"):
             assert (
                 function.post_binary(
@@ -180,7 +121,7 @@ def test_the_access_token_is_renewed_only_when_it_nears_expiry(
 def test_composer1_behind_iap_discovers_the_client_id_and_reuses_the_id_token(
     airflow: LocalAirflow, google: Google, tmp_path: Path
 ) -> None:
-    env = google.function_env(COMPOSER_ENVIRONMENT=COMPOSER1_ENVIRONMENT)
+    env = google.env(COMPOSER_ENVIRONMENT=COMPOSER1_ENVIRONMENT)
     with _function(tmp_path, env) as function:
         for generation in ("701", "702", "703"):
             assert (
@@ -199,7 +140,7 @@ def test_composer1_behind_iap_discovers_the_client_id_and_reuses_the_id_token(
 def test_iap_with_an_id_token_from_the_metadata_server(
     airflow: LocalAirflow, google: Google, tmp_path: Path
 ) -> None:
-    env = google.function_env(
+    env = google.env(
         GOOGLE_APPLICATION_CREDENTIALS="",
         COMPOSER_ENVIRONMENT="",
         AIRFLOW_URL=google.iap.url,
@@ -218,7 +159,7 @@ def test_iap_with_an_id_token_from_the_metadata_server(
 def test_a_wrong_iap_audience_is_acknowledged_with_the_fix_not_a_traceback(
     airflow: LocalAirflow, google: Google, tmp_path: Path
 ) -> None:
-    env = google.function_env(
+    env = google.env(
         COMPOSER_ENVIRONMENT="",
         AIRFLOW_URL=google.iap.url,
         IAP_CLIENT_ID="999-wrong.apps.googleusercontent.com",
@@ -238,7 +179,7 @@ def test_a_missing_composer_role_names_the_role_to_grant(
     airflow: LocalAirflow, google: Google, tmp_path: Path
 ) -> None:
     google.composer.allowed = {"someone-else@acme-data.iam.gserviceaccount.com"}
-    with _function(tmp_path, google.function_env()) as function:
+    with _function(tmp_path, google.env()) as function:
         assert (
             function.post_binary(_gcs_attributes("e.csv", "1001"), _gcs_data("e.csv", "1001"))
             == 200
@@ -250,7 +191,7 @@ def test_a_missing_composer_role_names_the_role_to_grant(
 def test_a_transient_failure_makes_the_platform_redeliver(
     airflow: LocalAirflow, google: Google, tmp_path: Path
 ) -> None:
-    env = google.function_env(COMPOSER_ENVIRONMENT=BROKEN_ENVIRONMENT, DAGTRIGGER_DEADLINE="2")
+    env = google.env(COMPOSER_ENVIRONMENT=UNREACHABLE_ENVIRONMENT, DAGTRIGGER_DEADLINE="2")
     with _function(tmp_path, env) as function:
         status = function.post_binary(_gcs_attributes("f.csv", "1101"), _gcs_data("f.csv", "1101"))
         errors = [e for e in function.log_entries() if e["severity"] == "ERROR"]
@@ -269,7 +210,7 @@ def test_an_unsupported_event_is_acknowledged_and_logged(
         "id": "audit-1",
         "data": {"protoPayload": {}},
     }
-    with _function(tmp_path, google.function_env()) as function:
+    with _function(tmp_path, google.env()) as function:
         assert function.post_structured(event) == 200
         (error,) = [e for e in function.log_entries() if e["severity"] == "ERROR"]
     assert (
@@ -286,7 +227,7 @@ def test_the_legacy_background_entry_point(
     ]
     server = FunctionsServer(
         "handle_background_event",
-        google.function_env(
+        google.env(
             DAG_ID="",
             DAGTRIGGER_ROUTES=json.dumps(
                 [{"dag_id": "dagtrigger_strict", "conf": {"partition": "2024-06-01"}}]
@@ -306,12 +247,11 @@ def test_the_legacy_background_entry_point(
 
 
 def test_logs_carry_no_credentials(airflow: LocalAirflow, google: Google, tmp_path: Path) -> None:
-    with _function(tmp_path, google.function_env()) as function:
+    with _function(tmp_path, google.env()) as function:
         function.post_binary(_gcs_attributes("g.csv", "1201"), _gcs_data("g.csv", "1201"))
         log_text = function.log_path.read_text()
-    key = json.loads(google.key_file.read_text())
     assert "Bearer" not in log_text and "eyJ" not in log_text
-    assert key["private_key_id"] not in log_text and "PRIVATE KEY" not in log_text
+    assert google.key["private_key_id"] not in log_text and "PRIVATE KEY" not in log_text
 
 
 def test_a_pubsub_push_body_from_the_push_subscription(
@@ -322,7 +262,7 @@ def test_a_pubsub_push_body_from_the_push_subscription(
     expected = json.loads((EVENTS / "pubsub_push_body.expected.json").read_text())["events"][0][
         "conf"
     ]
-    with _function(tmp_path, google.function_env(DAG_ID="dagtrigger_sales")) as function:
+    with _function(tmp_path, google.env(DAG_ID="dagtrigger_sales")) as function:
         assert function.post(body, {"Content-Type": "application/json"}) == 200
         assert function.post(body, {"Content-Type": "application/json"}) == 200
         outcomes = [

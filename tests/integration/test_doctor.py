@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,12 +21,11 @@ import pytest
 from dagtrigger import runtime
 from dagtrigger.cli import main
 from tests.integration.helpers import count_runs, drop_queued_runs
-from tests.standins.google import (
-    ComposerEnvironmentsApi,
-    ComposerFront,
-    GoogleTokenServer,
-    IapFront,
-    composer_environment,
+from tests.standins.google_composer import (
+    IAP_CLIENT_ID,
+    SERVICE_ACCOUNT,
+    UNREACHABLE_ENVIRONMENT,
+    Google,
 )
 from tests.standins.mwaa import MwaaEnvironment, MwaaStandin
 from tools.local_airflow import REPO, LocalAirflow, free_port
@@ -33,11 +33,6 @@ from tools.local_airflow import REPO, LocalAirflow, free_port
 pytestmark = pytest.mark.airflow
 
 EVENT = REPO / "examples" / "events" / "gcs_finalized.json"  # sales/2024-06-01/orders.csv
-ENVIRONMENT = "projects/acme-data/locations/europe-west1/environments/prod"
-UNREACHABLE_ENVIRONMENT = "projects/acme-data/locations/europe-west1/environments/unreachable"
-SERVICE_ACCOUNT = "dagtrigger@acme-data.iam.gserviceaccount.com"
-IAP_CLIENT_ID = "123456789012-iapclient.apps.googleusercontent.com"
-IMAGES = {"2": "composer-2.9.7-airflow-2.9.3", "3": "composer-3-airflow-3.1.0-build.1"}
 MWAA_VERSIONS = {"2": "2.10.3", "3": "3.0.6"}
 MWAA_ENV = "dagtrigger-doctor"
 _CLEARED = (
@@ -245,6 +240,18 @@ def test_params_that_reject_the_conf_are_caught_before_airflow_refuses_the_run(
     assert '"partition": "2024-06-01"' in run.line("run of dagtrigger_strict")
 
 
+def test_without_jsonschema_the_params_check_warns_and_names_the_install(
+    airflow: LocalAirflow, cli: Callable[..., Run], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "jsonschema", None)
+    run = cli("doctor", "--event", str(EVENT), **_direct(airflow, DAG_ID="dagtrigger_strict"))
+
+    assert run.code == 0, "nothing found wrong: a warning, not a failure"
+    params = run.line("DAG dagtrigger_strict params")
+    assert params.startswith("! DAG dagtrigger_strict params: ")
+    assert "param partition: jsonschema is not installed: pip install 'dagtrigger[cli]'" in params
+
+
 def test_the_wrong_api_version_names_the_one_to_set(
     airflow: LocalAirflow, cli: Callable[..., Run]
 ) -> None:
@@ -324,46 +331,8 @@ def test_an_unreachable_host_fails_reachable_with_the_fix(cli: Callable[..., Run
 # ---- Google: Composer's front, IAP, Composer's API ----
 
 
-@dataclass
-class Google:
-    tokens: GoogleTokenServer
-    composer: ComposerFront
-    iap: IapFront
-    environments: ComposerEnvironmentsApi
-    key_file: Path
-    env: dict[str, str]
-
-
-@pytest.fixture
-def google(airflow: LocalAirflow, tmp_path: Path) -> Iterator[Google]:
-    headers = airflow.admin_headers
-    with (
-        GoogleTokenServer() as tokens,
-        ComposerFront(airflow.url, tokens, headers, allowed={SERVICE_ACCOUNT}) as composer,
-        IapFront(airflow.url, tokens, IAP_CLIENT_ID, headers, allowed={SERVICE_ACCOUNT}) as iap,
-    ):
-        environments = {
-            ENVIRONMENT: composer_environment(ENVIRONMENT, composer.url, IMAGES[airflow.major]),
-            UNREACHABLE_ENVIRONMENT: composer_environment(
-                UNREACHABLE_ENVIRONMENT, f"http://127.0.0.1:{free_port()}", IMAGES[airflow.major]
-            ),
-        }
-        with ComposerEnvironmentsApi(tokens, environments, allowed={SERVICE_ACCOUNT}) as api:
-            key_file = tmp_path / "key.json"
-            key_file.write_text(json.dumps(tokens.service_account_key(SERVICE_ACCOUNT)))
-            (tmp_path / "gcloud").mkdir()
-            env = {
-                "GOOGLE_APPLICATION_CREDENTIALS": str(key_file),
-                "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"),
-                "COMPOSER_ENVIRONMENT": ENVIRONMENT,
-                "COMPOSER_API_ENDPOINT": api.url,
-                "DAG_ID": "dagtrigger_example",
-            }
-            yield Google(tokens, composer, iap, api, key_file, env)
-
-
 def test_composer_healthy(airflow: LocalAirflow, google: Google, cli: Callable[..., Run]) -> None:
-    run = cli("doctor", "--write-check", **google.env)
+    run = cli("doctor", "--write-check", **google.env())
 
     assert run.code == 0, run.out
     assert run.line("credentials") == (
@@ -384,7 +353,7 @@ def test_composer_without_the_composer_role_prints_the_binding_to_add(
     google: Google, cli: Callable[..., Run]
 ) -> None:
     google.composer.allowed = {"someone-else@acme-data.iam.gserviceaccount.com"}
-    run = cli("doctor", **google.env)
+    run = cli("doctor", **google.env())
 
     assert run.code == 1
     line = run.line("authenticated")
@@ -405,7 +374,7 @@ def test_a_service_account_email_over_64_characters_gets_the_pre_registration_fi
     key_file.write_text(json.dumps(google.tokens.service_account_key(long_email)))
     google.environments.allowed = None
     google.composer.allowed = {SERVICE_ACCOUNT}  # Airflow has no user for it: refused
-    run = cli("doctor", **{**google.env, "GOOGLE_APPLICATION_CREDENTIALS": str(key_file)})
+    run = cli("doctor", **google.env(GOOGLE_APPLICATION_CREDENTIALS=str(key_file)))
 
     credentials = run.line("credentials")
     assert credentials.startswith(f"! credentials: {long_email} from the key file")
@@ -423,7 +392,7 @@ def test_a_service_account_email_over_64_characters_gets_the_pre_registration_fi
 def test_a_composer_web_server_the_function_cannot_reach(
     google: Google, cli: Callable[..., Run]
 ) -> None:
-    run = cli("doctor", **{**google.env, "COMPOSER_ENVIRONMENT": UNREACHABLE_ENVIRONMENT})
+    run = cli("doctor", **google.env(COMPOSER_ENVIRONMENT=UNREACHABLE_ENVIRONMENT))
 
     assert run.code == 1
     line = run.line("web server reachable")
@@ -436,12 +405,11 @@ def test_a_composer_web_server_the_function_cannot_reach(
 def test_a_wrong_iap_audience_names_the_client_id_iap_expects(
     google: Google, cli: Callable[..., Run]
 ) -> None:
-    env = {
-        **google.env,
-        "COMPOSER_ENVIRONMENT": "",
-        "AIRFLOW_URL": google.iap.url,
-        "IAP_CLIENT_ID": "999-wrong.apps.googleusercontent.com",
-    }
+    env = google.env(
+        COMPOSER_ENVIRONMENT="",
+        AIRFLOW_URL=google.iap.url,
+        IAP_CLIENT_ID="999-wrong.apps.googleusercontent.com",
+    )
     run = cli("doctor", **env)
 
     assert run.code == 1
@@ -556,8 +524,7 @@ def test_api_on_self_hosted_airflow(airflow: LocalAirflow, cli: Callable[..., Ru
 
 
 def test_api_on_composer(airflow: LocalAirflow, google: Google, cli: Callable[..., Run]) -> None:
-    env = {k: v for k, v in google.env.items() if k != "DAG_ID"}
-    _api_round_trip(cli, f"dagtrigger_api_composer_{airflow.major}", **env)
+    _api_round_trip(cli, f"dagtrigger_api_composer_{airflow.major}", **google.env(DAG_ID=""))
 
 
 @pytest.mark.parametrize("auth", ["mwaa", "mwaa-web"])

@@ -18,10 +18,10 @@ and to `dagtrigger doctor`. Everything is captured:
 
 None may hold a secret, its base64 (standard and URL-safe), or, for tokens, its first 16
 characters (a JWT's first 16 are its header: any JWT of that issuer is caught). The tokens issued
-are learnt from the stand-ins: their issued-token records (Google access tokens), spies on their
-public methods (ID tokens presented to IAP, MWAA web tokens, sessions and JWTs), the Airflow 3
-JWT fetched with the same credentials (its header is what every token of that Airflow starts with),
-and every credential an echoing server was sent.
+are learnt from the stand-ins: their records (Google access tokens issued, assertions sent for
+them, ID tokens presented to IAP), spies on their public methods (MWAA web tokens, sessions and
+JWTs), the Airflow 3 JWT fetched with the same credentials (its header is what every token of
+that Airflow starts with), and every credential an echoing server was sent.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 import pytest
 
@@ -49,14 +48,13 @@ from dagtrigger.runtime import build_dispatcher
 from dagtrigger.settings import Settings
 from tests.integration.functions_server import FunctionsServer
 from tests.integration.helpers import read_run
-from tests.standins._http import Request
 from tests.standins.echo import Echoes, EchoFront, EchoRule
-from tests.standins.google import (
-    ComposerEnvironmentsApi,
-    ComposerFront,
-    GoogleTokenServer,
-    IapFront,
-    composer_environment,
+from tests.standins.google import composer_environment
+from tests.standins.google_composer import (
+    COMPOSER1_ENVIRONMENT,
+    COMPOSER_IMAGES,
+    IAP_CLIENT_ID,
+    Google,
 )
 from tests.standins.google_jwt import new_rsa_key, private_key_pem
 from tests.standins.mwaa import (
@@ -70,12 +68,6 @@ from tools.local_airflow import REPO, LocalAirflow, free_port
 pytestmark = pytest.mark.airflow
 
 DAG = "dagtrigger_example"
-ENVIRONMENT = "projects/acme-data/locations/europe-west1/environments/prod"
-COMPOSER1 = "projects/acme-data/locations/europe-west1/environments/legacy"
-IAP_CLIENT_ID = "123456789012-iapclient.apps.googleusercontent.com"
-SERVICE_ACCOUNT = "dagtrigger@acme-data.iam.gserviceaccount.com"
-IMAGES = {"2": "composer-2.9.7-airflow-2.9.3", "3": "composer-3-airflow-3.1.0-build.1"}
-COMPOSER1_IMAGES = {"2": "composer-1.20.12-airflow-2.4.3", "3": "composer-1.20.12-airflow-3.0.0"}
 MWAA_VERSIONS = {"2": "2.10.3", "3": "3.0.6"}
 MWAA_ENV = "dagtrigger-secrets"
 # Lines that prove the capture heard the libraries at DEBUG.
@@ -412,83 +404,18 @@ def test_password_paths_under_functions_framework(
 # --- Google: ADC access tokens (Composer 2/3) and IAP ID tokens (Composer 1) --------------------
 
 
-@dataclass
-class Google:
-    tokens: GoogleTokenServer
-    composer: ComposerFront
-    iap: IapFront
-    environments: ComposerEnvironmentsApi
-    key: dict[str, str]
-    key_file: Path
-    sdk_config: Path
-    id_tokens_presented: list[str]
-    assertions: list[str]
-
-    def env(self, **overrides: str) -> dict[str, str]:
-        env = {
-            "GOOGLE_APPLICATION_CREDENTIALS": str(self.key_file),
-            "CLOUDSDK_CONFIG": str(self.sdk_config),
-            "COMPOSER_ENVIRONMENT": ENVIRONMENT,
-            "COMPOSER_API_ENDPOINT": self.environments.url,
-            "DAG_ID": DAG,
-            "DAGTRIGGER_DEADLINE": "2",
-        }
-        env.update(overrides)
-        return {k: v for k, v in env.items() if v}
-
-    def secrets(self) -> Secrets:
-        """The key, and every token the stand-in issued or was shown, up to now."""
-        secrets = Secrets()
-        secrets.add_private_key(self.key["private_key"])
-        secrets.add("the private key id", self.key["private_key_id"])
-        for token in list(self.tokens._access_tokens):  # its issued-token records
-            secrets.add("a Google access token", token, token=True)
-        for token in self.id_tokens_presented:
-            secrets.add("an IAP ID token", token, token=True)
-        for assertion in self.assertions:  # signed by the key: it buys tokens for an hour
-            secrets.add("a signed JWT assertion", assertion)
-        return secrets
-
-
-@pytest.fixture
-def google(
-    airflow: LocalAirflow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Google]:
-    headers = airflow.admin_headers
-    with (
-        GoogleTokenServer() as tokens,
-        ComposerFront(airflow.url, tokens, headers, allowed={SERVICE_ACCOUNT}) as composer,
-        IapFront(airflow.url, tokens, IAP_CLIENT_ID, headers, allowed={SERVICE_ACCOUNT}) as iap,
-    ):
-        presented: list[str] = []
-        assertions: list[str] = []
-        verify, handle = tokens.verify_id_token, tokens.handle
-
-        def verify_spy(token: str, audience: str) -> Any:  # what the function showed IAP
-            presented.append(token)
-            return verify(token, audience)
-
-        def handle_spy(request: Request) -> Any:  # the signed assertions sent for tokens
-            if request.path == "/token":
-                form = dict(parse_qsl(request.body.decode("utf-8", "replace")))
-                assertions.extend(v for k, v in form.items() if k == "assertion")
-            return handle(request)
-
-        monkeypatch.setattr(tokens, "verify_id_token", verify_spy)
-        monkeypatch.setattr(tokens, "handle", handle_spy)
-        environments = {
-            ENVIRONMENT: composer_environment(ENVIRONMENT, composer.url, IMAGES[airflow.major]),
-            COMPOSER1: composer_environment(COMPOSER1, iap.url, COMPOSER1_IMAGES[airflow.major]),
-        }
-        with ComposerEnvironmentsApi(tokens, environments, allowed={SERVICE_ACCOUNT}) as api:
-            key = tokens.service_account_key(SERVICE_ACCOUNT)
-            key_file = tmp_path / "key.json"
-            key_file.write_text(json.dumps(key))
-            sdk_config = tmp_path / "gcloud"
-            sdk_config.mkdir()
-            yield Google(
-                tokens, composer, iap, api, key, key_file, sdk_config, presented, assertions
-            )
+def google_secrets(google: Google) -> Secrets:
+    """The key, and every token the stand-ins issued or were shown, up to now."""
+    secrets = Secrets()
+    secrets.add_private_key(google.key["private_key"])
+    secrets.add("the private key id", google.key["private_key_id"])
+    for token in list(google.tokens._access_tokens):  # its issued-token records
+        secrets.add("a Google access token", token, token=True)
+    for token in google.tokens.id_tokens_presented:
+        secrets.add("an IAP ID token", token, token=True)
+    for assertion in google.tokens.assertions_received:  # signed by the key: it buys tokens
+        secrets.add("a signed JWT assertion", assertion)
+    return secrets
 
 
 @pytest.mark.parametrize(
@@ -501,7 +428,7 @@ def test_google_paths_under_functions_framework(
     if case == "access-denied":
         google.composer.allowed = {"someone-else@acme-data.iam.gserviceaccount.com"}
     if case == "iap-success":
-        env = google.env(COMPOSER_ENVIRONMENT=COMPOSER1)
+        env = google.env(COMPOSER_ENVIRONMENT=COMPOSER1_ENVIRONMENT)
     if case == "iap-wrong-audience":
         env = google.env(
             COMPOSER_ENVIRONMENT="",
@@ -527,8 +454,8 @@ def test_google_paths_under_functions_framework(
     if case == "success-then-expired-token":
         assert len(google.tokens._access_tokens) >= 2, "the expired token was renewed"
     if case.startswith("iap"):
-        assert google.id_tokens_presented, "IAP saw an ID token"
-    capture.assert_clean(google.secrets())
+        assert google.tokens.id_tokens_presented, "IAP saw an ID token"
+    capture.assert_clean(google_secrets(google))
 
 
 @pytest.mark.parametrize("case", ["success", "untrusted-key", "token-endpoint-unreachable"])
@@ -554,7 +481,7 @@ def test_google_adc_in_process_at_debug(
 
     report = run_in_process(capture, env, structured(f"adc-{case}"))
 
-    secrets = google.secrets()
+    secrets = google_secrets(google)
     secrets.add_private_key(key["private_key"])
     if case == "success":
         (outcome,) = report.outcomes
@@ -589,8 +516,8 @@ def test_google_iap_in_process_at_debug(
 
     (outcome,) = report.outcomes
     assert outcome.outcome == ("failed" if case == "access-denied" else "created")
-    assert google.id_tokens_presented, "IAP saw an ID token"
-    capture.assert_clean(google.secrets(), saw=(GOOGLE_AUTH_REQUEST, URLLIB3_DEBUG))
+    assert google.tokens.id_tokens_presented, "IAP saw an ID token"
+    capture.assert_clean(google_secrets(google), saw=(GOOGLE_AUTH_REQUEST, URLLIB3_DEBUG))
 
 
 # --- MWAA: invoke_rest_api (IAM) and web login -----------------------------------------------------
@@ -872,7 +799,7 @@ def test_echoed_google_paths(
         echoes = echoing("500-html", TRIGGER, DAGS)
         front = EchoFront(google.composer.url, echoes).start()
         google.environments.environments[ECHOING_ENVIRONMENT] = composer_environment(
-            ECHOING_ENVIRONMENT, front.url, IMAGES[airflow.major]
+            ECHOING_ENVIRONMENT, front.url, COMPOSER_IMAGES[airflow.major]
         )
         env = google.env(COMPOSER_ENVIRONMENT=ECHOING_ENVIRONMENT)
     elif case == "composer-api":  # the Composer API echoes `environments.get`
@@ -885,6 +812,7 @@ def test_echoed_google_paths(
         env = google.env(
             COMPOSER_ENVIRONMENT="", AIRFLOW_URL=front.url, IAP_CLIENT_ID=IAP_CLIENT_ID
         )
+    env |= {"DAGTRIGGER_DEADLINE": "2"}  # every case fails transiently: retried until then
     try:
         with FunctionsServer("handle_cloud_event", env, tmp_path / "function.log") as function:
             status = function.post_binary(*gcs_event(f"echo-google-{case}"))
@@ -896,7 +824,7 @@ def test_echoed_google_paths(
     capture.add_file("functions-framework", tmp_path / "function.log")
 
     assert status == 500  # redelivered: every case fails transiently
-    secrets = google.secrets()
+    secrets = google_secrets(google)
     add_echoed(secrets, echoes)
     capture.assert_clean(secrets)
     assert len(failed) == 1 and REDACTED in failed[0]

@@ -22,7 +22,9 @@ Refusals, as Google's endpoints answer them:
   which google-auth's ping checks); 400 for an identity request without `audience`.
 
 `access_tokens_issued` and `id_tokens_issued` count what clients obtained over HTTP; tokens a test
-makes with `issue_access_token` / `issue_id_token` are not counted.
+makes with `issue_access_token` / `issue_id_token` are not counted. `assertions_received` and
+`id_tokens_presented` keep what clients showed: credentials a test may look for where they must
+not be (logs, messages).
 """
 
 from __future__ import annotations
@@ -116,6 +118,8 @@ class GoogleTokenServer(LoopbackServer):
         self._access_tokens: dict[str, Identity] = {}
         self._access_tokens_issued = 0
         self._id_tokens_issued = 0
+        self._assertions_received: list[str] = []
+        self._id_tokens_presented: list[str] = []
         self._signing_key = new_rsa_key()
         self._signing_key_id = secrets.token_hex(20)
         self._verifier = verifier(self._signing_key)
@@ -142,6 +146,18 @@ class GoogleTokenServer(LoopbackServer):
         """ID tokens issued over HTTP: token endpoint and metadata server."""
         with self._lock:
             return self._id_tokens_issued
+
+    @property
+    def assertions_received(self) -> list[str]:
+        """Every assertion posted to the token endpoint; a valid one buys tokens for an hour."""
+        with self._lock:
+            return list(self._assertions_received)
+
+    @property
+    def id_tokens_presented(self) -> list[str]:
+        """Every ID token given to `verify_id_token`: what clients showed IAP."""
+        with self._lock:
+            return list(self._id_tokens_presented)
 
     def metadata_env(self) -> dict[str, str]:
         """The environment that points google-auth's Compute Engine code at this server."""
@@ -224,6 +240,8 @@ class GoogleTokenServer(LoopbackServer):
     def verify_id_token(self, token: str, audience: str) -> Identity | str:
         """The identity of a valid ID token for `audience`, else why not: "malformed",
         "bad signature", "wrong issuer 'x'", "wrong audience 'x'", "expired"."""
+        with self._lock:
+            self._id_tokens_presented.append(token)
         try:
             parsed = parse_jwt(token)
         except ValueError:
@@ -260,6 +278,9 @@ class GoogleTokenServer(LoopbackServer):
         if request.method != "POST":
             return text_response(405, "Method Not Allowed\n")
         form = dict(parse_qsl(request.body.decode("utf-8", "replace")))
+        if "assertion" in form:
+            with self._lock:
+                self._assertions_received.append(form["assertion"])
         if form.get("grant_type") != JWT_BEARER:
             return _oauth_error(
                 "unsupported_grant_type", f"Invalid grant_type: {form.get('grant_type', '')}"
