@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 from dagtrigger.dispatch import Report
-from dagtrigger.errors import ConfigurationError, DagTriggerError, EventError, RouteError
+from dagtrigger.errors import ConfigurationError, DagTriggerError, ErrorKind, EventError
 from dagtrigger.events.payload import load_json
 from dagtrigger.runtime import build_client, build_dispatcher
 from dagtrigger.settings import Settings
@@ -23,6 +23,15 @@ from dagtrigger.settings import Settings
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_TEMPFAIL = 75
+_USAGE_KINDS = frozenset(
+    {
+        ErrorKind.CONFIGURATION,
+        ErrorKind.REDIRECT,
+        ErrorKind.UNTRUSTED_CERTIFICATE,
+        ErrorKind.EVENT,
+        ErrorKind.ROUTE,
+    }
+)
 FINISHED_STATES = ("success", "failed")
 MAX_WAIT_SECONDS = 7 * 24 * 3600
 
@@ -31,10 +40,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.command(args))
-    except (ConfigurationError, EventError, RouteError) as exc:
-        _fail(str(exc), EXIT_USAGE)
     except DagTriggerError as exc:
-        _fail(str(exc), EXIT_TEMPFAIL if exc.retryable else EXIT_REFUSED)
+        _fail(str(exc), _exit_code_for(exc))
+
+
+def _exit_code_for(error: DagTriggerError) -> int:
+    """75 for what may pass, 2 for what the input or the configuration must change, else 1."""
+    if error.retryable:
+        return EXIT_TEMPFAIL
+    return EXIT_USAGE if error.kind in _USAGE_KINDS else EXIT_REFUSED
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -149,7 +163,8 @@ def _plan(args: argparse.Namespace) -> int:
         _print(run.as_dict())
     _report_aside(plan.ignored, plan.notes)
     if plan.route_errors:
-        _fail(str(plan.route_errors[0]), EXIT_USAGE)
+        first = plan.route_errors[0]
+        _fail(str(first), _exit_code_for(first))
     return 0
 
 
@@ -247,7 +262,8 @@ def _seconds(option: str, value: float) -> float:
     if not 0 < value <= MAX_WAIT_SECONDS:
         raise ConfigurationError(
             f"{option} {value:g} is not a number of seconds between 0 and {MAX_WAIT_SECONDS} "
-            f"(a week): e.g. {option} 10."
+            "(a week)",
+            fix=f"e.g. {option} 10.",
         )
     return value
 
@@ -263,7 +279,7 @@ def _read_data(data: str) -> Any:
         return load_json(text)
     except ValueError as exc:
         raise ConfigurationError(
-            f'--data is not valid JSON ({exc}): e.g. --data \'{{"key": "k", "value": "v"}}\''
+            f"--data is not valid JSON ({exc})", fix='e.g. --data \'{"key": "k", "value": "v"}\''
         ) from exc
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from dagtrigger.airflow.answers import REFUSALS, Asked, classify
 from dagtrigger.airflow.api import ApiVersion
 from dagtrigger.auth import Auth
-from dagtrigger.errors import AuthorizationError, ConfigurationError, TransientTriggerError
+from dagtrigger.errors import ConfigurationError, ErrorKind
 from dagtrigger.http import HttpSession
 
 COMPOSER_API = "https://composer.googleapis.com"
@@ -42,8 +43,9 @@ class ComposerEnvironment:
         if match is None:
             raise ConfigurationError(
                 f"Composer environment {self.name} has an image version dagtrigger does not "
-                f"recognise ({self.image_version!r}): set AIRFLOW_URL, AIRFLOW_AUTH and "
-                "AIRFLOW_API_VERSION instead of COMPOSER_ENVIRONMENT."
+                f"recognise ({self.image_version!r})",
+                fix="set AIRFLOW_URL, AIRFLOW_AUTH and AIRFLOW_API_VERSION instead of "
+                "COMPOSER_ENVIRONMENT.",
             )
         return match
 
@@ -53,38 +55,37 @@ def describe_environment(
 ) -> ComposerEnvironment:
     """GET the environment from the Composer API (`composer.environments.get`)."""
     response = session.request("GET", f"{endpoint}/v1/{name}", headers=auth.headers())
-    if response.status in (401, 403) and auth.refresh():
-        response = session.request("GET", f"{endpoint}/v1/{name}", headers=auth.headers())
-    redirect = response.redirect_error(f"The Composer API, asked for {name},")
-    if redirect is not None:
-        raise redirect
-    if response.status == 429 or response.status >= 500:
-        raise TransientTriggerError(
-            f"The Composer API answered {response.status} for {name}: {response.detail()}",
-            status=response.status,
-            retry_after=response.retry_after(),
+    answer = classify(response)
+    if answer.kind in REFUSALS and auth.refresh():
+        answer = classify(session.request("GET", f"{endpoint}/v1/{name}", headers=auth.headers()))
+    if answer.kind in REFUSALS:
+        project = name.split("/")[1]
+        # Whichever the refusal, what the identity lacks is the grant.
+        raise answer.error(
+            f"The Composer API refused {auth.description} access to {name} ({answer.status}: "
+            f"{answer.detail})",
+            f"grant it roles/composer.user on project {project}.",
+            kind=ErrorKind.AUTHORIZATION,
         )
-    project = name.split("/")[1]
-    if response.status in (401, 403):
-        raise AuthorizationError(
-            f"The Composer API refused {auth.description} access to {name} ({response.status}: "
-            f"{response.detail()}): grant it roles/composer.user on project {project}.",
-            status=response.status,
+    if answer.kind is ErrorKind.NOT_FOUND:
+        raise answer.error(
+            f"COMPOSER_ENVIRONMENT={name} does not exist ({answer.detail})",
+            "check the project, location and name (gcloud composer environments list "
+            "--locations REGION).",
+            kind=ErrorKind.CONFIGURATION,
         )
-    if response.status == 404:
-        raise ConfigurationError(
-            f"COMPOSER_ENVIRONMENT={name} does not exist ({response.detail()}): check the project, "
-            "location and name (gcloud composer environments list --locations REGION)."
-        )
-    body = response.json()
+    if answer.kind is ErrorKind.REDIRECT or answer.retryable:
+        raise answer.error_for(Asked("The Composer API", f"describe environment {name}"))
+    body = answer.response.json()
     config = body.get("config") if isinstance(body, dict) else None
     uri = config.get("airflowUri") if isinstance(config, dict) else None
     software = config.get("softwareConfig") if isinstance(config, dict) else None
     image = software.get("imageVersion") if isinstance(software, dict) else None
-    if response.status != 200 or not isinstance(uri, str) or not isinstance(image, str):
+    if answer.status != 200 or not isinstance(uri, str) or not isinstance(image, str):
         raise ConfigurationError(
-            f"The Composer API answered {response.status} for {name} without config.airflowUri "
-            "and config.softwareConfig.imageVersion: is the environment still being created? "
-            "Otherwise set AIRFLOW_URL instead."
+            f"The Composer API answered {answer.status} for {name} without config.airflowUri "
+            "and config.softwareConfig.imageVersion",
+            fix="is the environment still being created? Otherwise set AIRFLOW_URL instead.",
+            status=answer.status,
         )
     return ComposerEnvironment(name, uri.rstrip("/"), image)

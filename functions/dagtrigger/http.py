@@ -42,7 +42,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import HTTPError, LocationValueError, ProxyError, SSLError
 
 from dagtrigger.deadline import time_left
-from dagtrigger.errors import ConfigurationError, TransientTriggerError
+from dagtrigger.errors import ConfigurationError, ErrorKind, TransientTriggerError
 from dagtrigger.redact import redact, remember_secret
 
 MAX_BODY_BYTES = 8 * 1024 * 1024  # Airflow's answers to these calls are a few KB
@@ -115,18 +115,6 @@ class Response:
             return None
         return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
-    def redirect_error(self, what: str) -> ConfigurationError | None:
-        """For a 3xx, the configuration error that names where the server sent us."""
-        if not 300 <= self.status < 400:
-            return None
-        location = self.headers.get("Location") or "(no Location header)"
-        return ConfigurationError(
-            f"{what} was answered {self.status}, a redirect to {location}: dagtrigger never "
-            "follows redirects (they would carry credentials elsewhere, and a POST would be "
-            "lost). Set the URL to the address that answers directly, e.g. https:// instead "
-            "of http://, or the redirect target's base URL."
-        )
-
 
 class HttpSession:
     """Connections kept alive across events, through the proxy the environment names.
@@ -190,8 +178,9 @@ class HttpSession:
             _log.debug("%s answered %d (%d bytes)", where, answer.status, len(data))
         if answer.status == 407:
             raise ConfigurationError(
-                f"{where}: the proxy {self.proxies.describe(url)} asks for credentials (407): "
-                + _PROXY_CREDENTIALS_FIX
+                f"{where}: the proxy {self.proxies.describe(url)} asks for credentials (407)",
+                fix=_PROXY_CREDENTIALS_FIX,
+                status=407,
             )
         return Response(
             answer.status, data, answer.headers, tuple(answer.headers.getlist("Set-Cookie"))
@@ -221,7 +210,9 @@ class HttpSession:
         left = time_left()
         seconds = self.timeout if left is None else min(self.timeout, left)
         if seconds <= 0:
-            raise TransientTriggerError(f"{where} not sent: the trigger's deadline has passed")
+            raise TransientTriggerError(
+                f"{where} not sent: the trigger's deadline has passed", kind=ErrorKind.TIMEOUT
+            )
         return _Watch(seconds)
 
     def _limits(self, watch: _Watch) -> dict[str, Any]:
@@ -269,15 +260,20 @@ class HttpSession:
             if "407" in str(exc):
                 return ConfigurationError(
                     f"{where}: the proxy {proxy} refused the tunnel (407 Proxy Authentication "
-                    "Required): " + _PROXY_CREDENTIALS_FIX
+                    "Required)",
+                    fix=_PROXY_CREDENTIALS_FIX,
+                    status=407,
                 )
             return TransientTriggerError(
-                f"{where} failed through the proxy {proxy}: {_reason(exc)}"
+                f"{where} failed through the proxy {proxy}: {_reason(exc)}",
+                kind=ErrorKind.UNREACHABLE,
             )
         if isinstance(exc, SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
             return ConfigurationError(
-                f"{where}: the server's TLS certificate is not trusted ({_reason(exc)}): if it is "
-                "signed by a private CA, set SSL_CERT_FILE to a bundle that includes it."
+                f"{where}: the server's TLS certificate is not trusted ({_reason(exc)})",
+                fix="if it is signed by a private CA, set SSL_CERT_FILE to a bundle that "
+                "includes it.",
+                kind=ErrorKind.UNTRUSTED_CERTIFICATE,
             )
         if isinstance(exc, LocationValueError | UnicodeError) or (
             isinstance(exc, ValueError) and not isinstance(exc, HTTPError)
@@ -285,7 +281,7 @@ class HttpSession:
             # Nothing was sent (an unsendable header value or host): the same every time.
             return ConfigurationError(f"{where} cannot be sent: {_reason(exc)}")
         if isinstance(exc, HTTPError | OSError):
-            return TransientTriggerError(f"{where} failed: {_reason(exc)}")
+            return TransientTriggerError(f"{where} failed: {_reason(exc)}", kind=_kind_of(exc))
         return exc
 
 
@@ -339,8 +335,8 @@ def _parse_proxy(value: str, scheme: str) -> Proxy:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(
-            f"{variable} is not an http:// or https:// proxy URL ({redact(value)}): set it to "
-            "e.g. http://proxy.example.com:3128."
+            f"{variable} is not an http:// or https:// proxy URL ({redact(value)})",
+            fix="set it to e.g. http://proxy.example.com:3128.",
         )
     headers: dict[str, str] = {}
     if parts.username is not None:
@@ -356,15 +352,31 @@ def _read_body(answer: Any) -> bytes:
     data: bytes = answer.read(MAX_BODY_BYTES + 1)
     if len(data) > MAX_BODY_BYTES:
         answer.close()  # the rest is never read: the connection cannot carry another request
-        raise TransientTriggerError(f"the answer's body is over {MAX_BODY_BYTES} bytes")
+        raise TransientTriggerError(
+            f"the answer's body is over {MAX_BODY_BYTES} bytes", kind=ErrorKind.SERVER_ERROR
+        )
     return data
 
 
 def _timed_out(where: str, watch: _Watch) -> TransientTriggerError:
     return TransientTriggerError(
         f"{where} got no complete answer within {watch.seconds:.1f} s (AIRFLOW_TIMEOUT, or the "
-        "time left of DAGTRIGGER_DEADLINE)"
+        "time left of DAGTRIGGER_DEADLINE)",
+        kind=ErrorKind.TIMEOUT,
     )
+
+
+def _kind_of(exc: HTTPError | OSError) -> ErrorKind:
+    """What kind of transport failure this is; a refused connection is urllib3's
+    NewConnectionError, which subclasses its ConnectTimeoutError without being a timeout."""
+    if isinstance(exc, SSLError | ssl.SSLError):
+        return ErrorKind.TLS_HANDSHAKE
+    if isinstance(exc, TimeoutError) or (
+        isinstance(exc, urllib3.exceptions.TimeoutError)
+        and not isinstance(exc, urllib3.exceptions.NewConnectionError)
+    ):
+        return ErrorKind.TIMEOUT
+    return ErrorKind.UNREACHABLE
 
 
 def _reason(exc: BaseException) -> str:

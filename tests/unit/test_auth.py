@@ -15,7 +15,7 @@ from dagtrigger.auth import NoAuth
 from dagtrigger.auth.airflow_jwt import AirflowJwtAuth, jwt_expiry
 from dagtrigger.auth.basic import BasicAuth
 from dagtrigger.auth.bearer import StaticBearerAuth
-from dagtrigger.errors import AuthenticationError, DagTriggerError, TransientTriggerError
+from dagtrigger.errors import AuthenticationError, DagTriggerError, ErrorKind, TransientTriggerError
 from dagtrigger.http import HttpSession, Response
 
 PASSWORD = "hunter2-S3cret!"
@@ -216,6 +216,8 @@ def test_rejected_credentials_name_the_user(status: int) -> None:
     assert "check AIRFLOW_USERNAME and AIRFLOW_PASSWORD" in message
     assert caught.value.status == status
     assert not caught.value.retryable
+    assert caught.value.kind is ErrorKind.AUTHENTICATION
+    assert caught.value.fix == "check AIRFLOW_USERNAME and AIRFLOW_PASSWORD."
 
 
 def test_no_token_endpoint_means_not_airflow_3() -> None:
@@ -251,6 +253,8 @@ def test_a_token_server_in_trouble_is_transient(
     assert caught.value.retryable
     assert caught.value.status == response.status
     assert caught.value.retry_after == retry_after
+    throttled = response.status == 429
+    assert caught.value.kind is (ErrorKind.THROTTLED if throttled else ErrorKind.SERVER_ERROR)
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ from dagtrigger.errors import (
     ConfigurationError,
     ConfRejectedError,
     DagNotFoundError,
+    ErrorKind,
     TransientTriggerError,
 )
 from dagtrigger.http import HttpSession
@@ -80,9 +81,10 @@ def test_a_redirect_on_the_version_probe_is_a_configuration_error_not_a_version(
 ) -> None:
     stub.always("GET", "/api/v2/version", Reply(status, None, {"Location": "https://a.example/"}))
 
-    with pytest.raises(ConfigurationError, match=r"redirect to https://a\.example/"):
+    with pytest.raises(ConfigurationError, match=r"redirect to https://a\.example/") as caught:
         client_for(stub.url, api_version=None).trigger("etl", RUN_ID, CONF)
 
+    assert (caught.value.kind, caught.value.status) == (ErrorKind.REDIRECT, status)
     assert stub.received("POST", V2_RUNS) == []
 
 
@@ -121,7 +123,8 @@ def test_a_front_refusing_the_version_probe_is_an_auth_error_not_a_version(
 
     with pytest.raises(AuthenticationError) as caught:
         _ = client.api_version
-    assert "Invalid IAP credentials" in str(caught.value)
+    assert "Invalid IAP credentials" in caught.value.problem
+    assert caught.value.fix == NoAuth().hint(401)
     stub.always("GET", "/api/v2/version", Reply(200, {"version": "3.0.0"}))
     assert client.api_version == "v2", "a refusal is not cached"
 
@@ -327,6 +330,7 @@ def test_an_unreachable_server_is_transient_after_the_deadline() -> None:
     assert "Connection refused" in message
     assert "gave up after" in message
     assert "the deadline is 1 s" in message
+    assert caught.value.kind is ErrorKind.UNREACHABLE
 
 
 def test_a_server_error_that_lasts_is_transient(stub: StubAirflow) -> None:
@@ -338,6 +342,7 @@ def test_a_server_error_that_lasts_is_transient(stub: StubAirflow) -> None:
         )
 
     assert caught.value.status == 502
+    assert caught.value.kind is ErrorKind.SERVER_ERROR
     assert "answered 502 to trigger DAG 'etl': Bad Gateway" in str(caught.value)
     assert len(stub.received("POST", V2_RUNS)) >= 2
 
@@ -356,6 +361,7 @@ def test_a_refused_conf_is_not_retried(stub: StubAirflow, status: int) -> None:
     message = str(caught.value)
     assert f"rejected the run for DAG 'etl' ({status}: {detail})" in message
     assert "params" in message
+    assert (caught.value.kind, caught.value.status) == (ErrorKind.CONF_REJECTED, status)
     assert len(stub.received("POST", V2_RUNS)) == 1
 
 
@@ -427,6 +433,9 @@ def test_a_missing_dag_is_named(stub: StubAirflow) -> None:
     message = str(caught.value)
     assert "DAG 'sales.daily' was not found" in message
     assert "Import errors" in message
+    assert (caught.value.kind, caught.value.status) == (ErrorKind.DAG_NOT_FOUND, 404)
+    assert caught.value.fix is not None and caught.value.fix.startswith("Check the DAG id")
+    assert caught.value.fix not in caught.value.problem
     assert len(stub.received("POST")) == 1
 
 
@@ -440,6 +449,10 @@ def test_v1_on_airflow_3_says_to_use_v2(stub: StubAirflow) -> None:
         client_for(stub.url, api_version="v1").trigger("etl", RUN_ID, CONF)
 
     assert "set AIRFLOW_API_VERSION=v2" in str(caught.value)
+    assert caught.value.kind is ErrorKind.API_VERSION
+    assert caught.value.fix == (
+        "on Airflow 3 set AIRFLOW_API_VERSION=v2, or unset it to detect the version."
+    )
 
 
 def test_a_dag_id_is_percent_encoded_in_the_path(stub: StubAirflow) -> None:

@@ -1,11 +1,22 @@
-"""Reading a Composer environment's image version: which API and which auth path it implies."""
+"""The Composer API's description of an environment: what its answers mean, and which API and
+which auth path its image version implies."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from dagtrigger.composer import ComposerEnvironment
-from dagtrigger.errors import ConfigurationError
+from dagtrigger.auth import NoAuth
+from dagtrigger.composer import ComposerEnvironment, describe_environment
+from dagtrigger.errors import (
+    AuthorizationError,
+    ConfigurationError,
+    ErrorKind,
+    TransientTriggerError,
+)
+from dagtrigger.http import HttpSession
+from tests.unit.stub_airflow import Reply, StubAirflow
 
 NAME = "projects/acme-data/locations/europe-west1/environments/prod"
 
@@ -37,3 +48,61 @@ def test_an_unknown_image_version_says_how_to_configure_by_hand() -> None:
     with pytest.raises(ConfigurationError) as caught:
         _ = environment.api_version
     assert "custom-image-7" in str(caught.value) and "AIRFLOW_URL" in str(caught.value)
+
+
+@pytest.fixture
+def composer_api() -> Iterator[StubAirflow]:
+    with StubAirflow() as server:
+        yield server
+
+
+def describe(server: StubAirflow) -> ComposerEnvironment:
+    return describe_environment(NAME, HttpSession(timeout=2.0), NoAuth(), server.url)
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refusal_names_the_grant_whichever_status(composer_api: StubAirflow, status: int) -> None:
+    composer_api.always("GET", f"/v1/{NAME}", Reply(status, {"error": {"message": "denied"}}))
+
+    with pytest.raises(AuthorizationError) as caught:
+        describe(composer_api)
+
+    assert (caught.value.kind, caught.value.status) == (ErrorKind.AUTHORIZATION, status)
+    assert caught.value.problem.startswith("The Composer API refused no authentication access")
+    assert caught.value.fix == "grant it roles/composer.user on project acme-data."
+
+
+def test_an_environment_that_does_not_exist_is_a_configuration_error(
+    composer_api: StubAirflow,
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        describe(composer_api)  # the stub answers 404 to what it was not told
+
+    assert (caught.value.kind, caught.value.status) == (ErrorKind.CONFIGURATION, 404)
+    assert caught.value.fix is not None and "gcloud composer environments list" in caught.value.fix
+
+
+def test_a_busy_composer_api_is_transient_and_says_how_long_to_wait(
+    composer_api: StubAirflow,
+) -> None:
+    composer_api.always("GET", f"/v1/{NAME}", Reply(429, b"slow down", {"Retry-After": "3"}))
+
+    with pytest.raises(TransientTriggerError) as caught:
+        describe(composer_api)
+
+    assert (caught.value.kind, caught.value.retry_after) == (ErrorKind.THROTTLED, 3.0)
+    assert str(caught.value) == (
+        f"The Composer API answered 429 to describe environment {NAME}: slow down"
+    )
+
+
+def test_a_redirect_from_the_composer_api_is_a_configuration_error(
+    composer_api: StubAirflow,
+) -> None:
+    composer_api.always("GET", f"/v1/{NAME}", Reply(302, None, {"Location": "https://x.example/"}))
+
+    with pytest.raises(ConfigurationError) as caught:
+        describe(composer_api)
+
+    assert caught.value.kind is ErrorKind.REDIRECT
+    assert "a redirect to https://x.example/" in caught.value.problem

@@ -182,3 +182,22 @@ def test_a_check_that_raises_becomes_one_failed_line_not_a_traceback() -> None:
         "check it exists",
     )
     assert second.status is Status.FAIL and second.message == "unexpected KeyError: 'WebserverUrl'"
+
+
+def test_a_raised_error_that_carries_its_fix_is_reported_as_it_carries_it() -> None:
+    from dagtrigger.errors import AuthorizationError
+
+    checks = Checklist()
+
+    def refused() -> Outcome:
+        raise AuthorizationError(
+            "MWAA refused the call (no role): see below", fix='Allow {"Action": "x"} on the role'
+        )
+
+    checks.run("authenticated", refused)
+    [result] = checks.results
+    assert (result.status, result.message, result.fix) == (
+        Status.FAIL,
+        "MWAA refused the call (no role): see below",
+        'Allow {"Action": "x"} on the role',
+    )

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from dagtrigger import http
+from dagtrigger.airflow.answers import Asked, classify
 from dagtrigger.deadline import time_limit
-from dagtrigger.errors import ConfigurationError, TransientTriggerError
+from dagtrigger.errors import ConfigurationError, ErrorKind, TransientTriggerError
 from dagtrigger.http import HttpSession
 from tests.standins.hostile_http import (
     ForwardProxy,
@@ -135,11 +136,12 @@ def test_a_slow_answer_is_a_transient_error_after_the_timeout() -> None:
         with pytest.raises(
             TransientTriggerError,
             match=r"POST http://127\.0\.0\.1:\d+/api.* no complete answer within 0\.3 s",
-        ):
+        ) as caught:
             post(session, server.url)
         waited = time.monotonic() - started
 
     assert 0.3 <= waited < 0.9
+    assert caught.value.kind is ErrorKind.TIMEOUT
 
 
 SLOW_BODY = b"HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n" + b"x" * 200
@@ -179,11 +181,12 @@ def test_no_request_starts_once_the_deadline_has_passed() -> None:
     with (
         HostileServer([answer(200)]) as server,
         time_limit(0.0),
-        pytest.raises(TransientTriggerError, match="deadline has passed"),
+        pytest.raises(TransientTriggerError, match="deadline has passed") as caught,
     ):
         post(HttpSession(), server.url)
 
     assert server.requests == []
+    assert caught.value.kind is ErrorKind.TIMEOUT
 
 
 def test_a_connection_the_server_closed_after_an_error_is_not_reused() -> None:
@@ -206,8 +209,8 @@ def test_a_redirect_is_handed_back_unfollowed() -> None:
 
     assert response.status == 308
     assert len(server.requests) == 1
-    error = response.redirect_error("GET /api/v2/version")
-    assert isinstance(error, ConfigurationError)
+    error = classify(response).error_for(Asked("Airflow at x", "GET /api/v2/version"))
+    assert isinstance(error, ConfigurationError) and error.kind is ErrorKind.REDIRECT
     assert "redirect to https://elsewhere.example/" in str(error)
 
 
@@ -217,9 +220,11 @@ def test_an_oversized_answer_is_transient_and_its_connection_dropped(
     monkeypatch.setattr(http, "MAX_BODY_BYTES", 1000)
     session = HttpSession(timeout=2.0)
     with HostileServer([answer(200, b"x" * 5000), answer(200)]) as server:
-        with pytest.raises(TransientTriggerError, match="over 1000 bytes"):
+        with pytest.raises(TransientTriggerError, match="over 1000 bytes") as caught:
             post(session, server.url)
         assert post(session, server.url)[0] == 200
+
+    assert caught.value.kind is ErrorKind.SERVER_ERROR
 
     assert server.connections == 2
 
@@ -271,8 +276,10 @@ def test_a_refused_connection_is_a_transient_error_naming_the_url() -> None:
     with pytest.raises(
         TransientTriggerError,
         match=r"POST http://127\.0\.0\.1:\d+/api/v2/dags/d/dagRuns failed: ConnectionRefusedError",
-    ):
+    ) as caught:
         post(HttpSession(timeout=1.0), url)
+
+    assert caught.value.kind is ErrorKind.UNREACHABLE
 
 
 def test_concurrent_requests_never_share_a_connection() -> None:
@@ -316,8 +323,10 @@ def test_https_trusts_ssl_cert_file_and_refuses_an_unknown_ca(
     files = write_tls_files(tmp_path)
     with serving(Recorder(), tls=server_context(files)) as server:
         url = server.url.replace("http://", "https://")
-        with pytest.raises(ConfigurationError, match=r"not trusted.*set SSL_CERT_FILE"):
+        with pytest.raises(ConfigurationError, match=r"not trusted.*set SSL_CERT_FILE") as caught:
             post(HttpSession(timeout=2.0), url)
+        assert caught.value.kind is ErrorKind.UNTRUSTED_CERTIFICATE
+        assert caught.value.fix is not None and "SSL_CERT_FILE" in caught.value.fix
 
         monkeypatch.setenv("SSL_CERT_FILE", str(files.ca_file))
         trusting = HttpSession(timeout=2.0)
@@ -325,6 +334,15 @@ def test_https_trusts_ssl_cert_file_and_refuses_an_unknown_ca(
         trusting.close()
 
     assert answers == [(200, {"n": n}) for n in range(3)]
+
+
+def test_tls_to_a_server_that_speaks_plain_http_is_a_failed_handshake_that_may_pass() -> None:
+    with serving(Recorder()) as server:
+        url = server.url.replace("http://", "https://")
+        with pytest.raises(TransientTriggerError) as caught:
+            post(HttpSession(timeout=2.0), url)
+
+    assert caught.value.kind is ErrorKind.TLS_HANDSHAKE
 
 
 def test_a_url_that_is_not_http_is_refused_clearly() -> None:
@@ -433,8 +451,12 @@ def test_proxy_credentials_come_from_the_proxy_url(
     with serving(Recorder(), tls=tls) as server, ForwardProxy(("svc", "p@ss w")) as proxy:
         url = server.url.replace("http://", f"{scheme}://")
         proxy_env.setenv(variable, proxy.url)
-        with pytest.raises(ConfigurationError, match=r"asks for credentials|refused the tunnel"):
+        with pytest.raises(
+            ConfigurationError, match=r"asks for credentials|refused the tunnel"
+        ) as caught:
             post(HttpSession(timeout=2.0), url)
+        assert caught.value.status == 407
+        assert caught.value.fix is not None and "USER:PASSWORD" in caught.value.fix
         proxy_env.setenv(variable, proxy.url.replace("://", "://svc:p%40ss%20w@"))
         answered = post(HttpSession(timeout=2.0), url)
 

@@ -14,7 +14,12 @@ from botocore.stub import Stubber
 from dagtrigger.airflow.client import AirflowClient
 from dagtrigger.airflow.mwaa import MwaaIamAuth, MwaaTransport, PathTooLongError, api_version_of
 from dagtrigger.airflow.retry import RetryPolicy
-from dagtrigger.errors import AuthorizationError, ConfigurationError, TransientTriggerError
+from dagtrigger.errors import (
+    AuthorizationError,
+    ConfigurationError,
+    ErrorKind,
+    TransientTriggerError,
+)
 
 ENV = "prod"
 
@@ -66,6 +71,8 @@ def test_access_denied_names_the_iam_statement(mwaa: tuple[Any, Stubber]) -> Non
     message = str(caught.value)
     assert "airflow:InvokeRestApi" in message
     assert "arn:aws:airflow:eu-west-1:123456789012:role/prod/Op" in message
+    assert caught.value.fix is not None and "airflow:InvokeRestApi" in caught.value.fix
+    assert "airflow:InvokeRestApi" not in caught.value.problem
 
 
 def test_throttling_is_transient(mwaa: tuple[Any, Stubber]) -> None:
@@ -73,8 +80,9 @@ def test_throttling_is_transient(mwaa: tuple[Any, Stubber]) -> None:
     stubber.add_client_error(
         "invoke_rest_api", service_error_code="ThrottlingException", http_status_code=429
     )
-    with pytest.raises(TransientTriggerError):
+    with pytest.raises(TransientTriggerError) as caught:
         _transport(client).request("POST", "/api/v1/dags/d/dagRuns", json_body={})
+    assert (caught.value.kind, caught.value.status) == (ErrorKind.THROTTLED, 429)
 
 
 def test_an_unknown_environment_is_a_configuration_error(mwaa: tuple[Any, Stubber]) -> None:
@@ -85,6 +93,7 @@ def test_an_unknown_environment_is_a_configuration_error(mwaa: tuple[Any, Stubbe
     with pytest.raises(ConfigurationError) as caught:
         _transport(client).request("GET", "/api/v1/dags")
     assert "MWAA_ENVIRONMENT=prod" in str(caught.value)
+    assert caught.value.kind is ErrorKind.CONFIGURATION
 
 
 def test_a_path_over_64_characters_is_refused_before_sending(mwaa: tuple[Any, Stubber]) -> None:

@@ -14,20 +14,12 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
+from dagtrigger.airflow.answers import REFUSALS, Answer, Asked, classify, kind_of_status
 from dagtrigger.airflow.api import NEWEST_FIRST, ApiVersion
 from dagtrigger.airflow.retry import RetryPolicy, call_with_retries
 from dagtrigger.airflow.throttle import Throttle
 from dagtrigger.airflow.transport import Transport
-from dagtrigger.errors import (
-    ApiVersionError,
-    AuthenticationError,
-    AuthorizationError,
-    ConfRejectedError,
-    DagNotFoundError,
-    DagTriggerError,
-    PermanentTriggerError,
-    TransientTriggerError,
-)
+from dagtrigger.errors import ApiVersionError, DagTriggerError, ErrorKind, TransientTriggerError
 from dagtrigger.http import Response
 
 DEFAULT_CONCURRENCY = 10
@@ -63,27 +55,25 @@ def detect_api_version(transport: Transport) -> ApiVersion:
     """Ask the server which REST API it has: the newest that does not answer 404."""
     for version in NEWEST_FIRST:
         path = version.probe
-        response = transport.request("GET", path)
-        if response.status >= 500 or response.status == 429:
-            raise TransientTriggerError(
-                f"Airflow at {transport.description} answered {response.status} to GET {path}",
-                status=response.status,
-                retry_after=response.retry_after(),
-            )
-        if response.status in (401, 403) and version is not ApiVersion.EXPERIMENTAL:
+        answer = classify(transport.request("GET", path))
+        if answer.kind is ErrorKind.NOT_FOUND:
+            continue
+        if answer.retryable:
+            raise answer.error_for(Asked(f"Airflow at {transport.description}", f"GET {path}"))
+        if answer.kind in REFUSALS and version is not ApiVersion.EXPERIMENTAL:
             # /api/v1/version and /api/v2/version need no login: a front (IAP, Composer, a
             # proxy) refused us, and that says nothing about which API lies behind it.
-            error = AuthenticationError if response.status == 401 else AuthorizationError
-            raise error(
-                f"{transport.description} refused {transport.auth.description} "
-                f"({response.status}: {response.detail()}). {transport.auth.hint(response.status)}",
-                status=response.status,
+            auth = transport.auth
+            raise answer.error(
+                f"{transport.description} refused {auth.description} ({answer.status}: "
+                f"{answer.detail})",
+                auth.hint(answer.status),
             )
-        if response.status != 404:
-            return version
+        return version
     raise ApiVersionError(
         f"No Airflow REST API found at {transport.description} (404 for /api/v2, /api/v1 and "
-        "/api/experimental): check AIRFLOW_URL points at the Airflow web server's base URL."
+        "/api/experimental)",
+        fix="check AIRFLOW_URL points at the Airflow web server's base URL.",
     )
 
 
@@ -163,11 +153,13 @@ class AirflowClient:
                 raise TransientTriggerError(
                     f"Airflow answered {response.status} ({response.detail()}) but run {dag_run_id!r} "
                     "does not exist: another run holds the same logical date",
+                    kind=ErrorKind.RUN_CONFLICT,
                     status=response.status,
                 )
-            if response.status >= 500:
-                uncertain = True
-            raise self._classify(response, dag_id, "trigger")
+            error = self._classify(response, dag_id, "trigger")
+            if error.kind is ErrorKind.SERVER_ERROR:
+                uncertain = True  # the server may have failed after it created the run
+            raise error
 
         return call_with_retries(
             attempt,
@@ -200,12 +192,13 @@ class AirflowClient:
             try:
                 response = self.transport.request(method, path, json_body=json_body)
             except TransientTriggerError as exc:
-                if exc.status == 429:
+                if exc.kind is ErrorKind.THROTTLED:
                     self.throttle.throttled(exc.retry_after)
                 raise
-        if response.status == 429:
+        kind = kind_of_status(response.status)
+        if kind is ErrorKind.THROTTLED:
             self.throttle.throttled(response.retry_after())
-        elif response.status < 500:
+        elif kind is not ErrorKind.SERVER_ERROR:
             self.throttle.succeeded()
         return response
 
@@ -232,60 +225,43 @@ class AirflowClient:
             return True  # cannot tell: report what the server said about the DAG
         return probe.status != 404
 
-    def _classify(self, response: Response, dag_id: str, action: str) -> Exception:
-        status, detail = response.status, response.detail()
+    def _classify(self, response: Response, dag_id: str, action: str) -> DagTriggerError:
+        answer = classify(response)
         where = f"Airflow at {self.transport.description}"
-        redirect = response.redirect_error(f"{where}, asked to {action} DAG {dag_id!r},")
-        if redirect is not None:
-            return redirect
-        if status == 429 or status >= 500:
-            return TransientTriggerError(
-                f"{where} answered {status} to {action} DAG {dag_id!r}: {detail}",
-                status=status,
-                retry_after=response.retry_after(),
-            )
-        if status == 401:
-            return AuthenticationError(
-                f"{where} rejected {self.transport.auth.description} (401: {detail}). "
-                + self.transport.auth.hint(status),
-                status=status,
-            )
-        if status == 403:
-            return AuthorizationError(
-                f"{where} refused {self.transport.auth.description} permission to {action} DAG "
-                f"{dag_id!r} (403: {detail}). " + self.transport.auth.hint(status),
-                status=status,
-            )
-        if (status == 404 and "/api/v1 has been removed" in detail) or status == 405:
+        removed = answer.kind is ErrorKind.NOT_FOUND and "/api/v1 has been removed" in answer.detail
+        if removed or answer.status == 405:
             # Airflow 3 answers 404 to GET and 405 to POST under the /api/v1 it no longer has.
-            return ApiVersionError(
-                f"{where} has no {self.api_version} API for this call ({status}: {detail}): on "
-                "Airflow 3 set AIRFLOW_API_VERSION=v2, or unset it to detect the version.",
-                status=status,
+            return answer.error(
+                f"{where} has no {self.api_version} API for this call ({answer.status}: "
+                f"{answer.detail})",
+                "on Airflow 3 set AIRFLOW_API_VERSION=v2, or unset it to detect the version.",
+                kind=ErrorKind.API_VERSION,
             )
+        if answer.kind is ErrorKind.NOT_FOUND:
+            return self._not_found(answer, dag_id, where)
+        if answer.kind is ErrorKind.REJECTED:
+            return answer.error(
+                f"{where} rejected the run for DAG {dag_id!r} ({answer.status}: {answer.detail})",
+                "If the DAG declares params, make the conf match them (route conf / replace_conf).",
+                kind=ErrorKind.CONF_REJECTED,
+            )
+        return answer.error_for(Asked(where, f"{action} DAG {dag_id!r}", self.transport.auth))
+
+    def _not_found(self, answer: Answer, dag_id: str, where: str) -> DagTriggerError:
         # Airflow's "no such DAG" is a JSON problem; any other 404 may be an API it lacks.
-        if status == 404 and not isinstance(response.json(), dict) and not self._api_answers():
-            return ApiVersionError(
-                f"{where} has no {self.api_version} API ({status} for DAG {dag_id!r}, and for "
-                f"{self.api_version.probe} too): unset AIRFLOW_API_VERSION so that "
-                "dagtrigger detects the version, or set v1 for Airflow 2 and v2 for Airflow 3.",
-                status=status,
+        if not isinstance(answer.response.json(), dict) and not self._api_answers():
+            return answer.error(
+                f"{where} has no {self.api_version} API ({answer.status} for DAG {dag_id!r}, and "
+                f"for {self.api_version.probe} too)",
+                "unset AIRFLOW_API_VERSION so that dagtrigger detects the version, or set v1 for "
+                "Airflow 2 and v2 for Airflow 3.",
+                kind=ErrorKind.API_VERSION,
             )
-        if status == 404:
-            return DagNotFoundError(
-                f"DAG {dag_id!r} was not found at {where} (404: {detail}). Check the DAG id (DAG_ID "
-                "or the route's dag_id), that its file is in the DAGs folder and has no import "
-                "errors (Airflow UI: Import errors), and that Airflow has parsed it.",
-                status=status,
-            )
-        if status in (400, 422):
-            return ConfRejectedError(
-                f"{where} rejected the run for DAG {dag_id!r} ({status}: {detail}). If the DAG "
-                "declares params, make the conf match them (route conf / replace_conf).",
-                status=status,
-            )
-        return PermanentTriggerError(
-            f"{where} answered {status} to {action} DAG {dag_id!r}: {detail}", status=status
+        return answer.error(
+            f"DAG {dag_id!r} was not found at {where} ({answer.status}: {answer.detail})",
+            "Check the DAG id (DAG_ID or the route's dag_id), that its file is in the DAGs folder "
+            "and has no import errors (Airflow UI: Import errors), and that Airflow has parsed it.",
+            kind=ErrorKind.DAG_NOT_FOUND,
         )
 
 

@@ -12,29 +12,33 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+from dagtrigger.airflow.answers import error_of
 from dagtrigger.airflow.api import ApiVersion
 from dagtrigger.auth import Auth
 from dagtrigger.aws import boto_error_code
 from dagtrigger.errors import (
     AuthorizationError,
     ConfigurationError,
+    ErrorKind,
     PermanentTriggerError,
     TransientTriggerError,
 )
 from dagtrigger.http import Response
 
 MAX_PATH_LENGTH = 64  # InvokeRestApi's own limit on Path
-_API_PREFIX = re.compile(r"^/api/(v1|v2)(?=/)")
-_TRANSIENT_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "TooManyRequestsException",
-        "InternalServerException",
-        "ServiceUnavailable",
-        "RequestTimeout",
-    }
+_API_PREFIX = re.compile(
+    "^(?:" + "|".join(re.escape(v.prefix) for v in (ApiVersion.V1, ApiVersion.V2)) + ")(?=/)"
 )
-_THROTTLING_CODES = frozenset({"ThrottlingException", "TooManyRequestsException"})
+# MWAA's own failures, by error code, as the kinds of problem an HTTP status would report.
+_KIND_OF_CODE = {
+    "ThrottlingException": ErrorKind.THROTTLED,
+    "TooManyRequestsException": ErrorKind.THROTTLED,
+    "InternalServerException": ErrorKind.SERVER_ERROR,
+    "ServiceUnavailable": ErrorKind.SERVER_ERROR,
+    "RequestTimeout": ErrorKind.TIMEOUT,
+    "AccessDeniedException": ErrorKind.AUTHORIZATION,
+    "ResourceNotFoundException": ErrorKind.NOT_FOUND,
+}
 DEFAULT_RATE_LIMIT = 10.0  # requests/s: about what invoke_rest_api admits per environment
 MIN_BOTOCORE = "1.35.47"
 
@@ -76,8 +80,8 @@ class MwaaTransport:
 
             raise ConfigurationError(
                 f"botocore {botocore.__version__} has no MWAA invoke_rest_api (it needs "
-                f"{MIN_BOTOCORE} or newer): package a newer boto3 with the function, or set "
-                "AIRFLOW_AUTH=mwaa-web."
+                f"{MIN_BOTOCORE} or newer)",
+                fix="package a newer boto3 with the function, or set AIRFLOW_AUTH=mwaa-web.",
             )
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -92,8 +96,9 @@ class MwaaTransport:
         if len(api_path) > MAX_PATH_LENGTH:
             raise PathTooLongError(
                 f"MWAA's invoke_rest_api takes paths of at most {MAX_PATH_LENGTH} characters and "
-                f"{method} {api_path} has {len(api_path)}: use a DAG id short enough for "
-                "/dags/<dag id>/dagRuns to fit (49 characters), or set AIRFLOW_AUTH=mwaa-web."
+                f"{method} {api_path} has {len(api_path)}",
+                fix="use a DAG id short enough for /dags/<dag id>/dagRuns to fit (49 characters), "
+                "or set AIRFLOW_AUTH=mwaa-web.",
             )
         arguments: dict[str, Any] = {"Name": self.environment, "Path": api_path, "Method": method}
         if query:
@@ -106,7 +111,9 @@ class MwaaTransport:
         except client_error as exc:
             return self._airflow_error(exc)
         except botocore_error as exc:  # endpoint unreachable, timeouts, dropped connections
-            raise TransientTriggerError(f"{self.description}: {exc}") from exc
+            raise TransientTriggerError(
+                f"{self.description}: {exc}", kind=ErrorKind.UNREACHABLE
+            ) from exc
         return _response(answer.get("RestApiStatusCode", 200), answer.get("RestApiResponse"))
 
     def _airflow_error(self, exc: Any) -> Response:
@@ -115,21 +122,19 @@ class MwaaTransport:
         if code in ("RestApiClientException", "RestApiServerException"):
             return _response(details.get("RestApiStatusCode", 500), details.get("RestApiResponse"))
         message = details.get("Error", {}).get("Message", str(exc))
-        if code in _TRANSIENT_CODES:
-            status = 429 if code in _THROTTLING_CODES else None
-            raise TransientTriggerError(
-                f"{self.description}: {code}: {message}", status=status
-            ) from exc
-        if code == "AccessDeniedException":
+        kind = _KIND_OF_CODE.get(code, ErrorKind.REFUSED)
+        if kind is ErrorKind.AUTHORIZATION:
             raise AuthorizationError(
-                f"{self.description} refused the call ({message}). {self.auth.hint(403)}"
+                f"{self.description} refused the call ({message})", fix=self.auth.hint(403)
             ) from exc
-        if code == "ResourceNotFoundException":
+        if kind is ErrorKind.NOT_FOUND:
             raise ConfigurationError(
-                f"MWAA_ENVIRONMENT={self.environment} was not found ({message}): check the name and "
-                "the function's region (aws mwaa list-environments)."
+                f"MWAA_ENVIRONMENT={self.environment} was not found ({message})",
+                fix="check the name and the function's region (aws mwaa list-environments).",
             ) from exc
-        raise PermanentTriggerError(f"{self.description}: {code}: {message}") from exc
+        raise error_of(
+            kind, f"{self.description}: {code}: {message}", status=_http_status(exc)
+        ) from exc
 
 
 class PathTooLongError(PermanentTriggerError):
@@ -144,24 +149,36 @@ def read_environment(environment: str, client: Any) -> Mapping[str, Any]:
         return dict(client.get_environment(Name=environment)["Environment"])
     except ClientError as exc:
         code = boto_error_code(exc)
-        if code in _TRANSIENT_CODES:
-            raise TransientTriggerError(f"MWAA GetEnvironment {environment}: {code}") from exc
-        if code == "ResourceNotFoundException":
+        kind = _KIND_OF_CODE.get(code, ErrorKind.AUTHORIZATION)
+        if kind is ErrorKind.NOT_FOUND:
             raise ConfigurationError(
-                f"MWAA_ENVIRONMENT={environment} was not found: check the name and the function's "
-                "region (aws mwaa list-environments)."
+                f"MWAA_ENVIRONMENT={environment} was not found",
+                fix="check the name and the function's region (aws mwaa list-environments).",
             ) from exc
-        raise AuthorizationError(
-            f"MWAA GetEnvironment {environment} was refused ({code}): allow the function's role "
-            f"airflow:GetEnvironment on arn:aws:airflow:REGION:ACCOUNT:environment/{environment}."
+        if kind is ErrorKind.AUTHORIZATION:
+            raise AuthorizationError(
+                f"MWAA GetEnvironment {environment} was refused ({code})",
+                fix="allow the function's role airflow:GetEnvironment on "
+                f"arn:aws:airflow:REGION:ACCOUNT:environment/{environment}.",
+            ) from exc
+        raise error_of(
+            kind, f"MWAA GetEnvironment {environment}: {code}", status=_http_status(exc)
         ) from exc
     except BotoCoreError as exc:
-        raise TransientTriggerError(f"MWAA GetEnvironment {environment}: {exc}") from exc
+        raise TransientTriggerError(
+            f"MWAA GetEnvironment {environment}: {exc}", kind=ErrorKind.UNREACHABLE
+        ) from exc
 
 
 def api_version_of(environment: Mapping[str, Any]) -> ApiVersion:
     version = str(environment.get("AirflowVersion", ""))
     return ApiVersion.V2 if version.split(".")[0] == "3" else ApiVersion.V1
+
+
+def _http_status(exc: Any) -> int | None:
+    """The status of MWAA's own answer, which botocore keeps with the error."""
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return status if isinstance(status, int) else None
 
 
 def _response(status: Any, payload: Any) -> Response:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from dagtrigger.airflow.answers import REFUSALS, Asked, classify
 from dagtrigger.auth import Auth
-from dagtrigger.errors import TransientTriggerError
+from dagtrigger.errors import ErrorKind, TransientTriggerError
 from dagtrigger.http import HttpSession, Response
 
 
@@ -47,14 +48,13 @@ class HttpTransport:
         self._unreachable_hint = unreachable_hint  # what to check when no connection can be made
 
     def request(self, method: str, path: str, *, json_body: Any = None) -> Response:
-        response = self._send(method, self.base_url + path, json_body)
+        answer = classify(self._send(method, self.base_url + path, json_body))
         # Airflow 3 answers 403 "Invalid JWT token" to an expired token, so 403 earns one renewal too.
-        if response.status in (401, 403) and self.auth.refresh():
-            response = self._send(method, self.base_url + path, json_body)
-        redirect = response.redirect_error(f"{method} {self.base_url}{path}")
-        if redirect is not None:
-            raise redirect
-        return response
+        if answer.kind in REFUSALS and self.auth.refresh():
+            answer = classify(self._send(method, self.base_url + path, json_body))
+        if answer.kind is ErrorKind.REDIRECT:
+            raise answer.error_for(Asked(f"Airflow at {self.base_url}", f"{method} {path}"))
+        return answer.response
 
     def _send(self, method: str, url: str, json_body: Any) -> Response:
         try:
@@ -64,4 +64,10 @@ class HttpTransport:
         except TransientTriggerError as exc:
             if not self._unreachable_hint:
                 raise
-            raise TransientTriggerError(f"{exc}. {self._unreachable_hint}") from exc
+            raise TransientTriggerError(
+                str(exc),
+                fix=self._unreachable_hint,
+                kind=exc.kind,
+                status=exc.status,
+                retry_after=exc.retry_after,
+            ) from exc

@@ -7,8 +7,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from dagtrigger.airflow.answers import REFUSALS, Asked, classify
 from dagtrigger.auth import CachedTokenAuth, Token
-from dagtrigger.errors import AuthenticationError, TransientTriggerError
+from dagtrigger.errors import AuthenticationError, ErrorKind
 from dagtrigger.http import HttpSession
 from dagtrigger.redact import remember_secret
 
@@ -24,6 +25,7 @@ class AirflowJwtAuth(CachedTokenAuth):
     ) -> None:
         super().__init__(clock)
         remember_secret(password)
+        self._base_url = base_url
         self._token_url = f"{base_url}/auth/token"
         self._credentials = {"username": username, "password": password}
         self._session = session
@@ -31,34 +33,31 @@ class AirflowJwtAuth(CachedTokenAuth):
         self.description = f"Airflow user {username!r} (JWT from /auth/token)"
 
     def fetch_token(self) -> Token:
-        response = self._session.request("POST", self._token_url, json_body=self._credentials)
-        redirect = response.redirect_error(f"POST {self._token_url}")
-        if redirect is not None:
-            raise redirect
-        if response.status in (401, 403):
-            raise AuthenticationError(
+        answer = classify(
+            self._session.request("POST", self._token_url, json_body=self._credentials)
+        )
+        if answer.kind in REFUSALS:
+            # What the token endpoint refuses is the credential itself, whatever the status.
+            raise answer.error(
                 f"Airflow refused to issue a token for user {self._username!r} "
-                f"({response.status} {response.detail()}): check AIRFLOW_USERNAME and AIRFLOW_PASSWORD.",
-                status=response.status,
+                f"({answer.status} {answer.detail})",
+                "check AIRFLOW_USERNAME and AIRFLOW_PASSWORD.",
+                kind=ErrorKind.AUTHENTICATION,
             )
-        if response.status == 404:
-            raise AuthenticationError(
-                f"{self._token_url} does not exist (404): this server is not Airflow 3 with the "
-                "default auth manager; use AIRFLOW_AUTH=basic for Airflow 2, or the auth path "
-                "of your platform.",
-                status=404,
+        if answer.kind is ErrorKind.NOT_FOUND:
+            raise answer.error(
+                f"{self._token_url} does not exist (404)",
+                "this server is not Airflow 3 with the default auth manager; use "
+                "AIRFLOW_AUTH=basic for Airflow 2, or the auth path of your platform.",
+                kind=ErrorKind.AUTHENTICATION,
             )
-        payload = response.json()
-        if response.status >= 500 or response.status == 429:
-            raise TransientTriggerError(
-                f"Airflow could not issue a token ({response.status} {response.detail()})",
-                status=response.status,
-                retry_after=response.retry_after(),
-            )
-        if response.status not in (200, 201) or not isinstance(payload, dict):
-            raise AuthenticationError(
-                f"Unexpected answer from {self._token_url}: {response.status} {response.detail()}",
-                status=response.status,
+        if answer.kind is ErrorKind.REDIRECT or answer.retryable:
+            raise answer.error_for(Asked(f"Airflow at {self._base_url}", "POST /auth/token"))
+        payload = answer.response.json()
+        if answer.kind is not None or not isinstance(payload, dict):
+            raise answer.error(
+                f"Unexpected answer from {self._token_url}: {answer.status} {answer.detail}",
+                kind=ErrorKind.AUTHENTICATION,
             )
         access_token = payload.get("access_token")
         if not isinstance(access_token, str) or not access_token:

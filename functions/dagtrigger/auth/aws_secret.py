@@ -24,17 +24,20 @@ def read_airflow_secret(arn: str) -> Mapping[str, str]:
         )
     except ImportError as exc:
         raise ConfigurationError(
-            "AIRFLOW_SECRET_ARN needs aws-lambda-powertools: pip install 'dagtrigger[aws]'"
+            "AIRFLOW_SECRET_ARN needs aws-lambda-powertools", fix="pip install 'dagtrigger[aws]'"
         ) from exc
     withhold_response_bodies()  # the secret's value is a response body
     try:
         value: Any = parameters.get_secret(arn, transform="json", max_age=MAX_AGE_SECONDS)
     except TransformParameterError as exc:
-        raise ConfigurationError(f"AIRFLOW_SECRET_ARN={arn} is not JSON: store {_SHAPE}.") from exc
+        raise ConfigurationError(
+            f"AIRFLOW_SECRET_ARN={arn} is not JSON", fix=f"store {_SHAPE}."
+        ) from exc
     except GetParameterError as exc:
         raise ConfigurationError(
-            f"AIRFLOW_SECRET_ARN={arn} cannot be read ({exc}): check it exists in the function's "
-            f"region and allow the function's role secretsmanager:GetSecretValue on {arn}."
+            f"AIRFLOW_SECRET_ARN={arn} cannot be read ({exc})",
+            fix="check it exists in the function's region and allow the function's role "
+            f"secretsmanager:GetSecretValue on {arn}.",
         ) from exc
     if isinstance(value, dict):
         if isinstance(value.get("token"), str) and value["token"]:
@@ -42,7 +45,7 @@ def read_airflow_secret(arn: str) -> Mapping[str, str]:
         if all(isinstance(value.get(key), str) and value[key] for key in ("username", "password")):
             return {"username": value["username"], "password": value["password"]}
     raise ConfigurationError(
-        f"AIRFLOW_SECRET_ARN={arn} holds no usable credentials: store {_SHAPE}."
+        f"AIRFLOW_SECRET_ARN={arn} holds no usable credentials", fix=f"store {_SHAPE}."
     )
 
 

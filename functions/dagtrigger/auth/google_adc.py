@@ -40,7 +40,7 @@ class GoogleAdcAuth(CachedTokenAuth):
                 self._credentials, self.project = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
             except DefaultCredentialsError as exc:
                 raise ConfigurationError(
-                    f"No Google Application Default Credentials: {exc}. {NO_CREDENTIALS_FIX}"
+                    f"No Google Application Default Credentials: {exc}", fix=NO_CREDENTIALS_FIX
                 ) from exc
         token = refresh_credentials(
             self._credentials, google_request(self._session), "an access token"

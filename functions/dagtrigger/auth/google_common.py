@@ -11,7 +11,12 @@ import logging
 from typing import Any
 
 from dagtrigger.auth import Token
-from dagtrigger.errors import AuthenticationError, ConfigurationError, TransientTriggerError
+from dagtrigger.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ErrorKind,
+    TransientTriggerError,
+)
 from dagtrigger.http import HttpSession
 
 NO_CREDENTIALS_FIX = (
@@ -51,18 +56,20 @@ def refresh_credentials(credentials: Any, request: Any, what: str) -> Token:
         credentials.refresh(request)
     except exceptions.DefaultCredentialsError as exc:
         raise ConfigurationError(
-            f"No Google credentials for {what}: {exc}. {NO_CREDENTIALS_FIX}"
+            f"No Google credentials for {what}: {exc}", fix=NO_CREDENTIALS_FIX
         ) from exc
     except exceptions.TransportError as exc:
         # The message carries the error's text, redacted; the cause (the token endpoint's answer
         # as google-auth quotes it) would reach a traceback unredacted, so it is not chained.
-        raise TransientTriggerError(f"Could not reach Google to obtain {what}: {exc}") from None
+        raise TransientTriggerError(
+            f"Could not reach Google to obtain {what}: {exc}", kind=ErrorKind.UNREACHABLE
+        ) from None
     except exceptions.RefreshError as exc:
         if getattr(exc, "retryable", False):
             raise TransientTriggerError(f"Google could not issue {what} now: {exc}") from None
         raise AuthenticationError(
-            f"Google refused to issue {what}: {exc}. Check that the service account exists, is "
-            "enabled and its key is valid."
+            f"Google refused to issue {what}: {exc}",
+            fix="Check that the service account exists, is enabled and its key is valid.",
         ) from None
     expiry = getattr(
         credentials, "expiry", None

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from dagtrigger.airflow.answers import Asked, classify
 from dagtrigger.auth import CachedTokenAuth, Token
 from dagtrigger.auth.google_common import (
     NO_CREDENTIALS_FIX,
@@ -17,7 +18,7 @@ from dagtrigger.auth.google_common import (
     identity_of,
     refresh_credentials,
 )
-from dagtrigger.errors import ConfigurationError, TransientTriggerError
+from dagtrigger.errors import ConfigurationError, ErrorKind
 from dagtrigger.http import HttpSession
 
 
@@ -51,8 +52,9 @@ class IapIdTokenAuth(CachedTokenAuth):
                 )
             except DefaultCredentialsError as exc:
                 raise ConfigurationError(
-                    f"No Google credentials that can mint an ID token: {exc}. {NO_CREDENTIALS_FIX} "
-                    "(user credentials from `gcloud auth application-default login` cannot)."
+                    f"No Google credentials that can mint an ID token: {exc}",
+                    fix=f"{NO_CREDENTIALS_FIX} (user credentials from `gcloud auth "
+                    "application-default login` cannot).",
                 ) from exc
         token = refresh_credentials(
             self._credentials, request, f"an ID token for IAP client {self.client_id}"
@@ -77,15 +79,14 @@ class IapIdTokenAuth(CachedTokenAuth):
 
 def discover_iap_client_id(base_url: str, session: HttpSession) -> str:
     """The `client_id` of the login redirect IAP answers to an unauthenticated request."""
-    response = session.request("GET", base_url + "/")
-    if response.status >= 500 or response.status == 429:
-        raise TransientTriggerError(f"{base_url} answered {response.status} while looking for IAP")
-    location = response.headers.get("Location", "")
-    client_ids = parse_qs(urlsplit(location).query).get("client_id")
-    if response.status in (301, 302, 303, 307) and client_ids:
+    answer = classify(session.request("GET", base_url + "/"))
+    if answer.retryable:
+        raise answer.error_for(Asked(base_url, "GET / (looking for IAP's login redirect)"))
+    client_ids = parse_qs(urlsplit(answer.location or "").query).get("client_id")
+    if answer.kind is ErrorKind.REDIRECT and client_ids:
         return client_ids[0]
     raise ConfigurationError(
         f"{base_url} did not redirect an unauthenticated request to a Google login with a "
-        f"client_id (it answered {response.status}), so it is not behind IAP: set IAP_CLIENT_ID "
-        "if it is, or choose another AIRFLOW_AUTH."
+        f"client_id (it answered {answer.status}), so it is not behind IAP",
+        fix="set IAP_CLIENT_ID if it is, or choose another AIRFLOW_AUTH.",
     )

@@ -13,10 +13,11 @@ from collections.abc import Callable, Mapping
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
+from dagtrigger.airflow.answers import Asked, classify
 from dagtrigger.auth import CachedTokenAuth, Token
 from dagtrigger.auth.airflow_jwt import jwt_expiry
 from dagtrigger.aws import boto_error_code
-from dagtrigger.errors import AuthenticationError, AuthorizationError, TransientTriggerError
+from dagtrigger.errors import AuthorizationError, ErrorKind, TransientTriggerError
 from dagtrigger.http import HttpSession
 from dagtrigger.redact import remember_secret
 
@@ -55,24 +56,27 @@ class MwaaWebLoginAuth(CachedTokenAuth):
         except ClientError as exc:
             if boto_error_code(exc) == "AccessDeniedException":
                 raise AuthorizationError(
-                    f"MWAA refused a web login token ({exc}). {self.hint(403)}"
+                    f"MWAA refused a web login token ({exc})", fix=self.hint(403)
                 ) from exc
             raise TransientTriggerError(f"MWAA CreateWebLoginToken failed: {exc}") from exc
         except BotoCoreError as exc:
-            raise TransientTriggerError(f"MWAA CreateWebLoginToken failed: {exc}") from exc
-        remember_secret(login["WebToken"])  # single-use, but an echo of the login would show it
-        url = f"https://{login['WebServerHostname']}{self._login_path}"
-        response = self._session.request("POST", url, form={"token": login["WebToken"]})
-        if response.status >= 500 or response.status == 429:
             raise TransientTriggerError(
-                f"MWAA web login answered {response.status}", status=response.status
-            )
-        value = _cookie(response.set_cookies, self._cookie)
+                f"MWAA CreateWebLoginToken failed: {exc}", kind=ErrorKind.UNREACHABLE
+            ) from exc
+        remember_secret(login["WebToken"])  # single-use, but an echo of the login would show it
+        host = f"https://{login['WebServerHostname']}"
+        form = {"token": login["WebToken"]}
+        answer = classify(self._session.request("POST", host + self._login_path, form=form))
+        if answer.retryable:
+            raise answer.error_for(Asked(f"MWAA web login at {host}", f"POST {self._login_path}"))
+        value = _cookie(answer.response.set_cookies, self._cookie)
         if value is None:
-            raise AuthenticationError(
-                f"MWAA web login at {url} answered {response.status} without a {self._cookie} "
-                "cookie: check the web server is reachable from the function (a private web "
-                "server needs the function in the environment's VPC)."
+            raise answer.error(
+                f"MWAA web login at {host}{self._login_path} answered {answer.status} without a "
+                f"{self._cookie} cookie",
+                "check the web server is reachable from the function (a private web server "
+                "needs the function in the environment's VPC).",
+                kind=ErrorKind.AUTHENTICATION,
             )
         expires_at = jwt_expiry(value) if self._cookie == "_token" else None
         return Token(value, expires_at)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from dagtrigger.airflow.api import ApiVersion
 from dagtrigger.airflow.client import AirflowClient
 from dagtrigger.airflow.transport import HttpTransport
 from dagtrigger.composer import ComposerEnvironment
@@ -16,8 +17,7 @@ from dagtrigger.dispatch import Plan
 from dagtrigger.http import HttpSession, Response
 from dagtrigger.settings import Settings
 
-API_PREFIXES = {"experimental": "/api/experimental", "v1": "/api/v1", "v2": "/api/v2"}
-_ANY_PREFIX = re.compile(r"^/api/(v1|v2|experimental)(?=/|$)")
+_ANY_PREFIX = re.compile("^(?:" + "|".join(re.escape(v.prefix) for v in ApiVersion) + ")(?=/|$)")
 
 
 def strip_api_prefix(path: str) -> str:
@@ -75,7 +75,7 @@ class Context:
     def api(self, method: str, path: str, body: Any = None) -> Response:
         """One REST call as the function makes it (same transport and auth), without retries."""
         client = self.need_client
-        full = API_PREFIXES[client.api_version] + strip_api_prefix(path)
+        full = client.api_version.prefix + strip_api_prefix(path)
         return client.transport.request(method, full, json_body=body)
 
     def dag_path(self, dag_id: str, suffix: str = "") -> str:

@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from dagtrigger.airflow.api import ApiVersion
 from dagtrigger.doctor.access import refusal
 from dagtrigger.doctor.context import Context
 from dagtrigger.doctor.model import Outcome, fail, ok, warn
@@ -21,7 +22,7 @@ _UNPAUSE = "dagtrigger api PATCH /dags/{dag} --data '{{\"is_paused\": false}}' (
 
 
 def check_dag_exists(ctx: Context, dag_id: str) -> Outcome:
-    if ctx.need_client.api_version == "experimental":
+    if ctx.need_client.api_version is ApiVersion.EXPERIMENTAL:
         response = ctx.api("GET", ctx.dag_path(dag_id, "/dag_runs"))
     else:
         response = ctx.api("GET", ctx.dag_path(dag_id))
@@ -58,7 +59,7 @@ def check_dag_exists(ctx: Context, dag_id: str) -> Outcome:
 
 
 def check_dag_parses(ctx: Context, dag_id: str) -> Outcome:
-    if ctx.need_client.api_version == "experimental":
+    if ctx.need_client.api_version is ApiVersion.EXPERIMENTAL:
         return warn("the experimental API does not expose import errors: check the Airflow UI")
     response = ctx.api("GET", "/importErrors")
     dag = ctx.dags.get(dag_id)
@@ -141,7 +142,7 @@ def check_dag_unpaused(ctx: Context, dag_id: str) -> Outcome:
 
 def check_dag_params(ctx: Context, dag_id: str) -> Outcome:
     client = ctx.need_client
-    if client.api_version == "experimental":
+    if client.api_version is ApiVersion.EXPERIMENTAL:
         return warn("the experimental API does not expose params: the conf cannot be checked")
     response = ctx.api("GET", ctx.dag_path(dag_id, "/details"))
     body = response.json()
@@ -162,7 +163,9 @@ def check_dag_params(ctx: Context, dag_id: str) -> Outcome:
         )
     unchecked: list[str] = []
     for run in runs:
-        verdict = check_conf(params, run.conf, lenient_date_time=client.api_version == "v1")
+        verdict = check_conf(
+            params, run.conf, lenient_date_time=client.api_version is ApiVersion.V1
+        )
         if verdict.problems:
             return fail(
                 f"Airflow would refuse the conf of run {run.dag_run_id}: {'; '.join(verdict.problems)}",

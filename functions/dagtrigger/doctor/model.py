@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from dagtrigger.errors import DagTriggerError
+
 
 class Status(StrEnum):
     OK = "ok"
@@ -60,6 +62,17 @@ class CheckResult:
             "message": self.message,
             "fix": self.fix,
         }
+
+
+def problem_and_fix(error: DagTriggerError) -> tuple[str, str]:
+    """What is wrong and what to do about it, as the error carries them.
+
+    An error made without a fix of its own, whose words may still hold one, is split by
+    `split_fix`.
+    """
+    if error.fix is not None:
+        return error.problem, error.fix
+    return split_fix(error.problem)
 
 
 # dagtrigger's messages read "what is wrong: what to do". The fix starts with one of these.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from dagtrigger.airflow.client import AirflowClient
-from dagtrigger.doctor.context import API_PREFIXES, strip_api_prefix
+from dagtrigger.doctor.context import strip_api_prefix
 from dagtrigger.errors import ConfigurationError
 from dagtrigger.http import Response
 
@@ -17,9 +17,7 @@ def call_rest(client: AirflowClient, method: str, path: str, body: Any = None) -
     relative = strip_api_prefix(path)
     if transport.max_path_length is not None and "?" in relative:
         raise ConfigurationError(
-            "invoke_rest_api takes no query string in the path: leave it out, or set "
-            "AIRFLOW_AUTH=mwaa-web to call the web server directly."
+            "invoke_rest_api takes no query string in the path",
+            fix="leave it out, or set AIRFLOW_AUTH=mwaa-web to call the web server directly.",
         )
-    return transport.request(
-        method.upper(), API_PREFIXES[client.api_version] + relative, json_body=body
-    )
+    return transport.request(method.upper(), client.api_version.prefix + relative, json_body=body)

@@ -19,7 +19,15 @@ from dagtrigger.doctor.dags import (
     check_dag_parses,
     check_dag_unpaused,
 )
-from dagtrigger.doctor.model import CheckResult, Outcome, Status, fail, ok, skip, split_fix
+from dagtrigger.doctor.model import (
+    CheckResult,
+    Outcome,
+    Status,
+    fail,
+    ok,
+    problem_and_fix,
+    skip,
+)
 from dagtrigger.doctor.report import label
 from dagtrigger.doctor.server import check_api_version, check_environment, check_reachable
 from dagtrigger.errors import DagTriggerError
@@ -69,8 +77,7 @@ def _guarded(check: Callable[[], Outcome]) -> Outcome:
     try:
         return check()
     except DagTriggerError as exc:
-        problem, fix = split_fix(str(exc))
-        return fail(problem, fix)
+        return fail(*problem_and_fix(exc))
     except Exception as exc:  # an SDK error dagtrigger does not classify: still one ✘ line
         return fail(
             f"unexpected {type(exc).__name__}: {exc}",

@@ -11,15 +11,12 @@ import socket
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from dagtrigger.airflow.answers import REFUSALS
+from dagtrigger.airflow.api import NEWEST_FIRST, ApiVersion
 from dagtrigger.airflow.client import AirflowClient
-from dagtrigger.doctor.context import API_PREFIXES, Context
-from dagtrigger.doctor.model import Outcome, Status, fail, ok, split_fix, warn
-from dagtrigger.errors import (
-    AuthenticationError,
-    AuthorizationError,
-    DagTriggerError,
-    TransientTriggerError,
-)
+from dagtrigger.doctor.context import Context
+from dagtrigger.doctor.model import Outcome, Status, fail, ok, warn
+from dagtrigger.errors import DagTriggerError, ErrorKind, TransientTriggerError
 from dagtrigger.http import Response
 from dagtrigger.runtime import build_client
 
@@ -47,11 +44,13 @@ def _composer(ctx: Context, name: str) -> Outcome:
         environment = describe_environment(
             name, ctx.session, GoogleAdcAuth(ctx.session), settings.composer_api_endpoint
         )
-    except AuthorizationError as exc:
+    except DagTriggerError as exc:
+        if exc.kind is not ErrorKind.AUTHORIZATION:
+            raise
         project = name.split("/")[1]
         member = f"serviceAccount:{ctx.google_email}" if ctx.google_email else "MEMBER"
         return fail(
-            str(exc).split(": grant")[0],
+            exc.problem,
             f"gcloud projects add-iam-policy-binding {project} --member={member} "
             "--role=roles/composer.user",
         )
@@ -126,15 +125,26 @@ def check_reachable(ctx: Context) -> Outcome:
 
 def _connection_problem(exc: TransientTriggerError, host: str, port: int) -> str:
     cause: Any = exc.__cause__
-    kind = type(cause).__name__ if cause is not None else ""
-    text = str(getattr(cause, "reason", None) or cause or exc)
-    if "SSL" in kind or "certificate" in text.lower():
+    text = str(getattr(cause, "reason", None) or cause or exc.problem)
+    if exc.kind is ErrorKind.TLS_HANDSHAKE:
         return f"the TLS handshake with {host}:{port} failed ({text})"
-    if "refused" in text.lower():
+    if _refused(exc):
         return f"{host}:{port} refused the connection"
-    if "Timeout" in kind or "timed out" in text.lower():
+    if exc.kind is ErrorKind.TIMEOUT:
         return f"no answer from {host}:{port} (the connection timed out: a firewall or an allow-list drops it)"
     return f"cannot connect to {host}:{port} ({text})"
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether the error wraps the operating system's refusal of the connection."""
+    seen: set[int] = set()
+    reason: BaseException | None = exc
+    while reason is not None and id(reason) not in seen:
+        if isinstance(reason, ConnectionRefusedError):
+            return True
+        seen.add(id(reason))
+        reason = reason.__cause__ or reason.__context__
+    return False
 
 
 def _unreachable_fix(ctx: Context, base_url: str) -> str:
@@ -156,8 +166,8 @@ def _unreachable_fix(ctx: Context, base_url: str) -> str:
         )
     return (
         f"check AIRFLOW_URL={base_url} names the web server and that it runs and admits the "
-        f"function's network; test from there: curl -sS {base_url}/api/v2/version "
-        f"{base_url}/api/v1/version"
+        f"function's network; test from there: curl -sS {base_url}{ApiVersion.V2.probe} "
+        f"{base_url}{ApiVersion.V1.probe}"
     )
 
 
@@ -171,20 +181,21 @@ def check_api_version(ctx: Context) -> Outcome:
     client = ctx.client
     try:
         version = client.api_version
-    except (AuthenticationError, AuthorizationError) as exc:
+    except DagTriggerError as exc:
+        if exc.kind not in REFUSALS:
+            raise
         # A front refused even the public version probe: the next check says why. It asks
         # /api/v2, whose answer behind such a front is the front's own refusal.
-        problem, _ = split_fix(str(exc))
-        ctx.client = AirflowClient(client.transport, api_version="v2", retry=client.retry)
-        return warn(f"not detected, the request was refused: {problem} (see authenticated)")
-    prefix = API_PREFIXES[version]
-    path = f"{prefix}/test" if version == "experimental" else f"{prefix}/version"
+        ctx.client = AirflowClient(client.transport, api_version=ApiVersion.V2, retry=client.retry)
+        return warn(f"not detected, the request was refused: {exc.problem} (see authenticated)")
+    prefix, path = version.prefix, version.probe
     try:
         response = _read_version(ctx, path)
-    except (AuthenticationError, AuthorizationError) as exc:
-        problem, _ = split_fix(str(exc))
+    except DagTriggerError as exc:
+        if exc.kind not in REFUSALS:
+            raise
         return warn(
-            f"{prefix} ({ctx.version_source}), not confirmed: {problem} (see authenticated)"
+            f"{prefix} ({ctx.version_source}), not confirmed: {exc.problem} (see authenticated)"
         )
     if response.status in (401, 403):
         return warn(
@@ -201,13 +212,13 @@ def check_api_version(ctx: Context) -> Outcome:
         )
     body = response.json()
     airflow = body.get("version") if isinstance(body, dict) else None
-    if version == "experimental":
+    if version is ApiVersion.EXPERIMENTAL:
         return ok(f"{prefix} ({ctx.version_source}): Airflow 1.10's experimental API")
     major = str(airflow or "").split(".")[0]
-    expected = {"2": "v1", "3": "v2"}.get(major)
-    if expected is not None and expected != version:
+    expected = {"2": ApiVersion.V1, "3": ApiVersion.V2}.get(major)
+    if expected is not None and expected is not version:
         return fail(
-            f"Airflow {airflow} serves /api/{expected}, but the function would call {prefix} "
+            f"Airflow {airflow} serves {expected.prefix}, but the function would call {prefix} "
             f"({ctx.version_source})",
             f"set AIRFLOW_API_VERSION={expected}, or unset it to detect the version",
         )
@@ -226,10 +237,10 @@ def _read_version(ctx: Context, path: str) -> Response:
     return ctx.need_client.transport.request("GET", path)
 
 
-def _missing_api(ctx: Context, version: str, path: str, answer: str) -> Outcome:
+def _missing_api(ctx: Context, version: ApiVersion, path: str, answer: str) -> Outcome:
     description = ctx.need_client.transport.description
     available = next(
-        (v for v in ("v2", "v1", "experimental") if v != version and _serves(ctx, v)), None
+        (other for other in NEWEST_FIRST if other is not version and _serves(ctx, other)), None
     )
     if available is None:
         return fail(
@@ -237,18 +248,15 @@ def _missing_api(ctx: Context, version: str, path: str, answer: str) -> Outcome:
             "set AIRFLOW_URL to the Airflow web server's base URL (without /api/...)",
         )
     return fail(
-        f"{description} has no /api/{version} (GET {path} answered {answer})",
+        f"{description} has no {version.prefix} (GET {path} answered {answer})",
         f"set AIRFLOW_API_VERSION={available}, or unset it to detect the version",
     )
 
 
-def _serves(ctx: Context, version: str) -> bool:
-    """Whether the server answers this version's /version (or /test) with 200."""
-    prefix = API_PREFIXES[version]
+def _serves(ctx: Context, version: ApiVersion) -> bool:
+    """Whether the server answers this version's probe (/version, or /test) with 200."""
     try:
-        response = _read_version(
-            ctx, f"{prefix}/test" if version == "experimental" else f"{prefix}/version"
-        )
+        response = _read_version(ctx, version.probe)
     except DagTriggerError:
         return False
     return response.status == 200
