@@ -15,11 +15,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from dagtrigger import runtime
 from dagtrigger.cli import main
+from dagtrigger.errors import DagTriggerError
 from tests.integration.helpers import count_runs, drop_queued_runs
 from tests.standins.google_composer import (
     IAP_CLIENT_ID,
@@ -489,6 +491,76 @@ def test_mwaa_access_denied_prints_the_iam_statement(
         "Resource": f"arn:aws:airflow:eu-west-1:123456789012:role/{MWAA_ENV}/Op",
     }
     assert json.dumps(statement) in line.splitlines()[1]
+
+
+# ---- errors read as data: every message reworded, the same checks and fixes ----
+
+
+def _jwt_with_a_wrong_password(request: pytest.FixtureRequest) -> dict[str, str]:
+    # Airflow 3 refuses to issue the token; Airflow 2 has no /auth/token at all.
+    airflow: LocalAirflow = request.getfixturevalue("airflow")
+    return _direct(airflow, AIRFLOW_AUTH="jwt", AIRFLOW_PASSWORD="not-the-password")
+
+
+def _mwaa_refuses_in_iam(request: pytest.FixtureRequest) -> dict[str, str]:
+    request.getfixturevalue("mwaa").allowed = {"AKIDSOMEONEELSE"}
+    return _mwaa_env()
+
+
+def _composer_api_refuses(request: pytest.FixtureRequest) -> dict[str, str]:
+    google: Google = request.getfixturevalue("google")
+    google.environments.allowed = {"someone-else@acme-data.iam.gserviceaccount.com"}
+    return google.env()
+
+
+def _iap_with_the_wrong_audience(request: pytest.FixtureRequest) -> dict[str, str]:
+    google: Google = request.getfixturevalue("google")
+    return google.env(
+        COMPOSER_ENVIRONMENT="",
+        AIRFLOW_URL=google.iap.url,
+        IAP_CLIENT_ID="999-wrong.apps.googleusercontent.com",
+    )
+
+
+def _reword_every_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    made = DagTriggerError.__init__
+
+    def reworded(self: DagTriggerError, problem: str, **fields: Any) -> None:
+        made(self, "reworded", **fields)
+
+    monkeypatch.setattr(DagTriggerError, "__init__", reworded)
+
+
+def _checks_and_fixes(run: Run) -> list[tuple[str, str | None, str, str | None]]:
+    checks = json.loads(run.out)["checks"]
+    return [(c["name"], c["subject"], c["status"], c["fix"]) for c in checks]
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        _jwt_with_a_wrong_password,
+        _mwaa_refuses_in_iam,
+        _composer_api_refuses,
+        _iap_with_the_wrong_audience,
+    ],
+    ids=lambda scenario: scenario.__name__.strip("_"),
+)
+def test_rewording_every_error_changes_no_check_status_or_fix(
+    airflow: LocalAirflow,
+    cli: Callable[..., Run],
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    scenario: Callable[[pytest.FixtureRequest], dict[str, str]],
+) -> None:
+    env = scenario(request)
+    as_worded = cli("doctor", "--json", **env)
+    _reword_every_message(monkeypatch)
+    reworded = cli("doctor", "--json", **env)
+
+    assert as_worded.code == reworded.code == 1
+    assert _checks_and_fixes(reworded) == _checks_and_fixes(as_worded)
+    assert "reworded" in reworded.out and "reworded" not in as_worded.out, "an error was read"
 
 
 # ---- dagtrigger api, on every platform ----
