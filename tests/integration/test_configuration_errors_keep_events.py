@@ -25,6 +25,7 @@ from dagtrigger import runtime
 from dagtrigger.errors import ConfigurationError
 from tests.integration.functions_server import FunctionsServer
 from tests.integration.helpers import count_runs
+from tests.standins.aws_lambda import LambdaContext
 from tests.standins.hostile_http import ForwardProxy, HostileServer, answer
 from tools.local_airflow import REPO, LocalAirflow, free_port
 
@@ -98,14 +99,6 @@ def test_cloud_functions_answer_500_so_the_event_comes_back(
     assert statuses == [500, 500]
     assert case.fix in output
     assert count_runs(airflow, DAG) == before
-
-
-class LambdaContext:
-    function_name = "dagtrigger"
-    aws_request_id = "configuration"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ from dagtrigger.run_id import build_dag_run_id
 from tests.hostile import CORPUS, TEN_MB, Expected, parsed, read
 from tests.integration.functions_server import FunctionsServer
 from tests.integration.helpers import airflow_env, read_run
+from tests.standins.aws_lambda import LambdaContext
 from tools.local_airflow import REPO, LocalAirflow
 
 pytestmark = pytest.mark.airflow
@@ -224,14 +225,6 @@ def test_a_body_that_is_not_utf8_is_acknowledged_as_unusable(
 
 
 # --- Lambda --------------------------------------------------------------------------------------
-
-
-class LambdaContext:
-    function_name = "dagtrigger"
-    aws_request_id = "hostile"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
 
 
 class Records(logging.Handler):

@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 
 from dagtrigger import runtime
 from tests.integration.helpers import read_run
+from tests.standins.aws_lambda import LambdaContext
 from tests.standins.faults import FlakyFront
 from tests.standins.mwaa import MwaaEnvironment, MwaaStandin
 from tools.local_airflow import REPO, LocalAirflow, free_port
@@ -24,17 +24,6 @@ pytestmark = pytest.mark.airflow
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 MWAA_VERSIONS = {"2": "2.10.3", "3": "3.0.6"}
 ENV = "dagtrigger-test"
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "dagtrigger"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:dagtrigger"
-    aws_request_id: str = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
 
 
 @pytest.fixture

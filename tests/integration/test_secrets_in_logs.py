@@ -48,6 +48,7 @@ from dagtrigger.runtime import build_dispatcher
 from dagtrigger.settings import Settings
 from tests.integration.functions_server import FunctionsServer
 from tests.integration.helpers import read_run
+from tests.standins.aws_lambda import LambdaContext
 from tests.standins.echo import Echoes, EchoFront, EchoRule
 from tests.standins.google import composer_environment
 from tests.standins.google_composer import (
@@ -239,14 +240,6 @@ def run_lambda(capture: Capture, event: dict[str, Any]) -> Any:
         return exc
     capture.add("the Lambda answer", repr(answer))
     return answer
-
-
-class LambdaContext:
-    function_name = "dagtrigger"
-    aws_request_id = "secrets"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
 
 
 _counter = iter(range(1, 10**6))

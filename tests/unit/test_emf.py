@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,6 +22,7 @@ from dagtrigger.dispatch import Dispatcher
 from dagtrigger.errors import ConfigurationError, DagNotFoundError
 from dagtrigger.platforms import aws_lambda
 from dagtrigger.routing import Router
+from tests.standins.aws_lambda import BatchBarrierClient
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "tests" / "events"
@@ -153,26 +153,12 @@ def test_disabled_metrics_stay_unwritten_however_long_a_warm_process_lives() -> 
     assert lines == []
 
 
-class ConcurrentAirflow:
-    """Creates every run, holding each trigger until all of the batch's threads are inside."""
-
-    def __init__(self, parties: int) -> None:
-        self.retry = RetryPolicy(deadline=5.0)
-        self._barrier = threading.Barrier(parties, timeout=5)
-
-    def trigger(
-        self, dag_id: str, dag_run_id: str | None, conf: Mapping[str, Any], **_: Any
-    ) -> TriggerResult:
-        self._barrier.wait()
-        return TriggerResult(Outcome.CREATED, dag_id, str(dag_run_id), {}, 1)
-
-
 def test_every_record_of_a_concurrent_sqs_batch_is_counted(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     template = json.loads((EVENTS / "sqs_plain_text.json").read_text())["Records"][0]
     records = [dict(copy.deepcopy(template), messageId=f"message-{i}") for i in range(10)]
-    client = ConcurrentAirflow(len(records))
+    client = BatchBarrierClient(len(records))
     dispatcher = Dispatcher(lambda: Router.single("d"), lambda: client)  # type: ignore[arg-type, return-value]
     monkeypatch.setattr(aws_lambda, "get_dispatcher", lambda: dispatcher)
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)

@@ -45,6 +45,7 @@ from dagtrigger.events.payload import load_json
 from dagtrigger.platforms import aws_lambda, cloud_functions
 from dagtrigger.routing import Router
 from tests.hostile import CORPUS, Gcf, parsed, read
+from tests.standins.aws_lambda import LambdaContext
 
 RUN_ID = re.compile(r"^[A-Za-z0-9_.~:+-]+$")
 GOLDEN_DIR = Path(__file__).resolve().parents[1] / "events"
@@ -176,16 +177,6 @@ class FakeCloudEvent:
     def get_data(self) -> Any:
         return self.data
 
-
-class LambdaContext:
-    function_name = "dagtrigger"
-    aws_request_id = "fuzz"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
-
-
-# --- strategies --------------------------------------------------------------------------------
 
 KEYS = st.sampled_from(
     [

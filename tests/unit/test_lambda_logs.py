@@ -5,44 +5,17 @@ from __future__ import annotations
 import copy
 import io
 import json
-import threading
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from dagtrigger.airflow.client import Outcome, TriggerResult
-from dagtrigger.airflow.retry import RetryPolicy
 from dagtrigger.dispatch import Dispatcher
 from dagtrigger.platforms import aws_lambda
 from dagtrigger.routing import Router
+from tests.standins.aws_lambda import BatchBarrierClient, LambdaContext
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
-
-
-class InterleavingClient:
-    """Creates every run, holding each trigger until all of the batch's threads are inside."""
-
-    def __init__(self, parties: int) -> None:
-        self.retry = RetryPolicy(deadline=5.0)
-        self._barrier = threading.Barrier(parties, timeout=5)
-
-    def trigger(
-        self, dag_id: str, dag_run_id: str | None, conf: Mapping[str, Any], **_: Any
-    ) -> TriggerResult:
-        self._barrier.wait()
-        time.sleep(0.01)
-        return TriggerResult(Outcome.CREATED, dag_id, str(dag_run_id), {}, 1)
-
-
-class LambdaContext:
-    function_name = "dagtrigger"
-    aws_request_id = "logs"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
 
 
 @pytest.fixture
@@ -65,7 +38,7 @@ def test_each_record_of_a_concurrent_batch_logs_its_own_correlation_id(
         record = copy.deepcopy(template)
         record["messageId"] = f"message-{index}"
         records.append(record)
-    client = InterleavingClient(len(records))
+    client = BatchBarrierClient(len(records), hold=0.01)
     dispatcher = Dispatcher(lambda: Router.single("d"), lambda: client)  # type: ignore[arg-type, return-value]
     monkeypatch.setattr(aws_lambda, "get_dispatcher", lambda: dispatcher)
 
@@ -81,7 +54,7 @@ def test_a_direct_invocation_logs_the_event_id_as_its_correlation_id(
     monkeypatch: pytest.MonkeyPatch, stdout: io.StringIO
 ) -> None:
     event = json.loads((EVENTS / "eventbridge_custom.json").read_text())
-    client = InterleavingClient(1)
+    client = BatchBarrierClient(1)
     dispatcher = Dispatcher(lambda: Router.single("d"), lambda: client)  # type: ignore[arg-type, return-value]
     monkeypatch.setattr(aws_lambda, "get_dispatcher", lambda: dispatcher)
 
