@@ -6,7 +6,6 @@ No Airflow: the fronts forward to a tiny upstream that echoes what it received.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,16 +64,6 @@ class Echo(LoopbackServer):
             },
             {"Retry-After": "7"} if status != 200 else None,
         )
-
-
-@pytest.fixture(autouse=True)
-def no_threads_left_behind() -> Iterator[None]:
-    before = set(threading.enumerate())
-    yield
-    deadline = time.monotonic() + 2
-    while (extra := set(threading.enumerate()) - before) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not extra, f"threads left behind: {extra}"
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import threading
 import time
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
@@ -64,16 +63,6 @@ class FakeAirflow(LoopbackServer):
             return Response(502, b"Bad Gateway", {"Content-Type": "text/plain"})
         body = json.loads(request.body) if request.body else None
         return json_response(200, {**DAG_RUN, "received": body, "target": request.target})
-
-
-@pytest.fixture(autouse=True)
-def no_threads_left_behind() -> Iterator[None]:
-    before = set(threading.enumerate())
-    yield
-    deadline = time.monotonic() + 2
-    while (extra := set(threading.enumerate()) - before) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not extra, f"threads left behind: {extra}"
 
 
 @pytest.fixture(autouse=True)
