@@ -31,6 +31,7 @@ from dagtrigger.run_id import build_dag_run_id
 from tests.hostile import CORPUS, TEN_MB, Expected, parsed, read
 from tests.integration.functions_server import FunctionsServer
 from tests.integration.helpers import airflow_env, read_run
+from tests.records import Records
 from tests.standins.aws_lambda import LambdaContext
 from tools.local_airflow import REPO, LocalAirflow
 
@@ -225,15 +226,6 @@ def test_a_body_that_is_not_utf8_is_acknowledged_as_unusable(
 
 
 # --- Lambda --------------------------------------------------------------------------------------
-
-
-class Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
 
 
 @pytest.fixture

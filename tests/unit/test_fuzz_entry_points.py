@@ -45,6 +45,7 @@ from dagtrigger.events.payload import load_json
 from dagtrigger.platforms import aws_lambda, cloud_functions
 from dagtrigger.routing import Router
 from tests.hostile import CORPUS, Gcf, parsed, read
+from tests.records import Records
 from tests.standins.aws_lambda import LambdaContext
 
 RUN_ID = re.compile(r"^[A-Za-z0-9_.~:+-]+$")
@@ -91,15 +92,8 @@ class RecordingClient:
         return TriggerResult("created", dag_id, str(dag_run_id), {"state": "queued"}, 1)
 
 
-class Records(logging.Handler):
+class DagtriggerRecords(Records):
     """Every record the 'dagtrigger' logger emits (powertools' on Lambda)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
 
     def rejected(self) -> list[logging.LogRecord]:
         return [
@@ -128,7 +122,7 @@ class CloudLines:
 @dataclass
 class Harness:
     client: RecordingClient
-    logs: Records
+    logs: DagtriggerRecords
     gcf: CloudLines
 
     def reset(self) -> None:
@@ -148,7 +142,7 @@ class Harness:
 def harness() -> Iterator[Harness]:
     client = RecordingClient()
     dispatcher = Dispatcher(lambda: ROUTER, lambda: client)  # type: ignore[arg-type, return-value]
-    logs = Records()
+    logs = DagtriggerRecords()
     gcf = CloudLines()
     dagtrigger_logger = logging.getLogger("dagtrigger")
     stdout = cloud_functions.configure_logging()
