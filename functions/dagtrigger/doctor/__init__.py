@@ -10,7 +10,8 @@ depend on, so that a ✔ here means the function will get past that step.
 
 `model` holds the result types, `report` the formatting (pure), `runner` the order; the checks
 are grouped by what they look at: `config`, `credentials`, `server`, `access`, `dags`, and
-`params` (a small JSON Schema validator). `rest` serves `dagtrigger api`.
+`params` (the conf against a DAG's params, with jsonschema as Airflow validates them). `rest`
+serves `dagtrigger api`.
 """
 
 from __future__ import annotations
