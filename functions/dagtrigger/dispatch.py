@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dagtrigger.airflow.client import AirflowClient, Outcome, run_state
@@ -167,7 +167,7 @@ class Dispatcher:
             )
         retry = None
         if deadline is not None and deadline < client.retry.deadline:
-            retry = RetryPolicy(deadline, client.retry.base_delay, client.retry.max_delay)
+            retry = replace(client.retry, deadline=deadline)
         return Report(plan, tuple(self._send_one(client, run, retry) for run in plan.runs))
 
     def handle(self, payload: Any, *, deadline: float | None = None) -> Report:

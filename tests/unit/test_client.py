@@ -10,12 +10,14 @@ import base64
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from dagtrigger.airflow.client import AirflowClient
 from dagtrigger.airflow.retry import RetryPolicy
+from dagtrigger.airflow.throttle import Throttle
 from dagtrigger.airflow.transport import HttpTransport
 from dagtrigger.auth import Auth, NoAuth
 from dagtrigger.auth.airflow_jwt import AirflowJwtAuth
@@ -31,6 +33,7 @@ from dagtrigger.errors import (
     TransientTriggerError,
 )
 from dagtrigger.http import HttpSession
+from tests.fake_time import FakeTime
 from tests.unit.stub_airflow import RESET, Reply, StubAirflow, closed_port_url
 
 FAST = RetryPolicy(deadline=2.0, base_delay=0.02, max_delay=0.1)
@@ -55,9 +58,18 @@ def client_for(
     auth: Auth | None = None,
     retry: RetryPolicy = FAST,
     session: HttpSession | None = None,
+    fake: FakeTime | None = None,
 ) -> AirflowClient:
+    """With `fake`, retries and pacing wait on the fake clock instead of really waiting."""
     transport = HttpTransport(url, auth or NoAuth(), session or HttpSession(timeout=2.0))
-    return AirflowClient(transport, api_version=api_version, retry=retry)
+    if fake is None:
+        return AirflowClient(transport, api_version=api_version, retry=retry)
+    return AirflowClient(
+        transport,
+        api_version=api_version,
+        retry=replace(retry, sleep=fake.sleep, clock=fake.clock),
+        throttle=Throttle(rate=None, concurrency=10, clock=fake.clock, sleep=fake.sleep),
+    )
 
 
 def run(run_id: str = RUN_ID, state: str = "queued") -> dict[str, Any]:
@@ -279,13 +291,14 @@ def test_throttling_waits_as_long_as_retry_after_says(stub: StubAirflow) -> None
         created(),
     )
 
-    result = client_for(stub.url, retry=RetryPolicy(deadline=5.0, base_delay=0.02)).trigger(
-        "etl", RUN_ID, CONF
-    )
+    fake = FakeTime()
+    retry = RetryPolicy(deadline=5.0, base_delay=0.02)
 
-    first, second = stub.received("POST", V2_RUNS)
+    result = client_for(stub.url, retry=retry, fake=fake).trigger("etl", RUN_ID, CONF)
+
     assert result.outcome == "created"
-    assert second.at - first.at >= 0.95  # the backoff alone would have waited 0.02 s or less
+    assert len(stub.received("POST", V2_RUNS)) == 2
+    assert sum(fake.sleeps) == 1.0  # the backoff alone would have waited 0.02 s or less
 
 
 @pytest.mark.parametrize("retry_after", ["20", "1e10", "Fri, 31 Dec 9999 23:59:59 GMT"])
@@ -317,15 +330,15 @@ def test_an_asctime_retry_after_is_still_retried(stub: StubAirflow) -> None:
 
 
 def test_an_unreachable_server_is_transient_after_the_deadline() -> None:
+    fake = FakeTime()
     retry = RetryPolicy(deadline=1.0, base_delay=0.05, max_delay=0.1)
-    client = client_for(closed_port_url(), retry=retry)
+    client = client_for(closed_port_url(), retry=retry, fake=fake)
 
-    started = time.monotonic()
     with pytest.raises(TransientTriggerError) as caught:
         client.trigger("etl", RUN_ID, CONF)
-    elapsed = time.monotonic() - started
 
-    assert 0.85 <= elapsed <= 2.0  # kept trying until the next wait would cross 1 s
+    waited = sum(fake.sleeps)
+    assert 0.9 <= waited <= 1.0  # kept trying until the next wait would cross 1 s
     message = str(caught.value)
     assert "Connection refused" in message
     assert "gave up after" in message

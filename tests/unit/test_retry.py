@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -11,21 +12,7 @@ import pytest
 from dagtrigger.airflow.retry import RetryPolicy, call_with_retries
 from dagtrigger.errors import DagNotFoundError, TransientTriggerError
 from dagtrigger.http import Response
-
-
-class FakeTime:
-    """A clock that moves only when slept on (or when an attempt says it took time)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests.fake_time import FakeTime
 
 
 def failing(
@@ -53,7 +40,8 @@ def failing(
 
 
 def run(attempt: Callable[[], str], policy: RetryPolicy, fake: FakeTime) -> str:
-    return call_with_retries(attempt, policy, what="triggering", sleep=fake.sleep, clock=fake.clock)
+    timed = replace(policy, sleep=fake.sleep, clock=fake.clock)
+    return call_with_retries(attempt, timed, what="triggering")
 
 
 def test_a_transient_failure_is_retried_until_it_succeeds() -> None:

@@ -10,18 +10,7 @@ import pytest
 from dagtrigger.airflow.throttle import MIN_RATE, Throttle
 from dagtrigger.deadline import time_limit
 from dagtrigger.errors import TransientTriggerError
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.starts: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
+from tests.fake_time import FakeTime
 
 
 def _starts(throttle: Throttle, fake: FakeTime, count: int) -> list[float]:
@@ -33,13 +22,13 @@ def _starts(throttle: Throttle, fake: FakeTime, count: int) -> list[float]:
 
 
 def test_a_burst_of_one_seconds_worth_goes_at_once_then_the_rate_holds() -> None:
-    fake = FakeTime()
+    fake = FakeTime(now=100.0)
     throttle = Throttle(2.0, 4, clock=fake.clock, sleep=fake.sleep)
     assert _starts(throttle, fake, 5) == [100.0, 100.0, 100.5, 101.0, 101.5]
 
 
 def test_an_unlimited_target_is_not_paced_until_it_throttles() -> None:
-    fake = FakeTime()
+    fake = FakeTime(now=100.0)
     throttle = Throttle(None, 4, clock=fake.clock, sleep=fake.sleep)
     assert _starts(throttle, fake, 3) == [100.0, 100.0, 100.0]
     throttle.throttled(retry_after=2.0)
@@ -48,7 +37,7 @@ def test_an_unlimited_target_is_not_paced_until_it_throttles() -> None:
 
 
 def test_a_429_empties_the_burst() -> None:
-    fake = FakeTime()
+    fake = FakeTime(now=100.0)
     throttle = Throttle(4.0, 4, clock=fake.clock, sleep=fake.sleep)
     throttle.throttled(retry_after=None)  # the rate halves to 2/s and the bucket is empty
     assert _starts(throttle, fake, 2) == [100.5, 101.0]
@@ -101,7 +90,7 @@ def test_waiting_for_a_place_in_flight_ends_by_the_deadline() -> None:
 
 
 def test_a_place_is_given_back_however_the_request_ends() -> None:
-    fake = FakeTime()
+    fake = FakeTime(now=100.0)
     throttle = Throttle(None, 1, clock=fake.clock, sleep=fake.sleep)
     with pytest.raises(RuntimeError), throttle.slot():
         raise RuntimeError("the request failed")

@@ -6,7 +6,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from dagtrigger.deadline import time_limit
@@ -21,6 +21,9 @@ class RetryPolicy:
     deadline: float = 30.0  # seconds for all attempts; then the platform's redelivery takes over
     base_delay: float = 0.25
     max_delay: float = 8.0
+    # How waiting happens and time is read: a test passes a fake clock rather than waiting.
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
+    clock: Callable[[], float] = field(default=time.monotonic, compare=False, repr=False)
 
     def backoff(self, retry_number: int) -> float:
         """Equal jitter: grows exponentially, never collapses to zero, spreads concurrent senders."""
@@ -33,8 +36,6 @@ def call_with_retries(
     policy: RetryPolicy,
     *,
     what: str,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
 ) -> T:
     """Run `attempt` until it succeeds, raises a non-transient error, or the deadline is near.
 
@@ -42,6 +43,7 @@ def call_with_retries(
     TransientTriggerError is raised again, annotated with the attempts made, so that the caller
     can hand the event back to the platform for redelivery.
     """
+    sleep, clock = policy.sleep, policy.clock
     started = clock()
     retries = 0
     while True:
