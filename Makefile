@@ -71,7 +71,8 @@ ARCH := arm64
 package-aws: $(STAMP)
 	$(PY) -m tools.package_aws --arch $(ARCH)
 
-# Speed and memory, each a ratio measured side by side in one run (about 8 minutes): docs/benchmarks.md.
+# What a user feels, each measured side by side with a baseline in one run (about 6 minutes):
+# docs/benchmarks.md.
 BENCH_STAMP := $(VENV)/.installed-bench
 $(BENCH_STAMP): $(STAMP)
 	VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev,gcp,aws,cli,bench]"

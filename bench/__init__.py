@@ -1,6 +1,7 @@
-"""`make bench`: dagtrigger's speed and memory, each measured against a baseline in the same run.
+"""`make bench`: what a user of dagtrigger feels, each measured against a baseline in the same run.
 
-`python -m bench` runs every measurement (cold start, warm per-event cost, requests per event,
-an SQS batch, sustained triggers into a real Airflow 3), prints the tables and writes
-docs/benchmarks.md with its plots. It reports; it never fails on a missed target.
+`python -m bench` measures cold starts against the vendors' samples, requests per warm event, an
+SQS batch against a slow stand-in, and triggers into a real Airflow 3 against a raw client, with
+and without a realistic round trip; it writes docs/benchmarks.md. It reports; it never fails on a
+missed target.
 """

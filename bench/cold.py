@@ -1,23 +1,23 @@
 """Cold start: a fresh process per run, from its start to the first event's answer.
 
 Each run is `bench/cold_child.py VARIANT`: the clock starts before the process is spawned and
-stops when the child reports the event handled; the peak resident set size and the CPU time
-(user + system) are that child's own (`os.wait4`: ru_maxrss, ru_utime + ru_stime). Variants of a pair alternate run by run (A B B A ...), after warm-up
-runs that also fill the page cache and write the bytecode caches.
+stops when the child reports the event handled, with its peak resident set size (VmHWM); its
+CPU time (user + system) is from `os.wait4`. The two variants of a pair alternate run by run
+(A B B A ...), after warm-up runs that also fill the page cache and the bytecode caches.
 
-The three pairs and what each side includes:
+The pairs, and what each side includes:
 
 - Cloud Functions, bare: dagtrigger's `cloud_functions.handle_background_event` (what main.py
-  calls) vs Google's Composer 2 sample's function; neither imports functions-framework.
+  calls) against Google's Composer 2 sample's function; neither imports functions-framework.
 - Cloud Functions, under functions-framework: both loaded by `functions_framework.create_app`
-  from their source file, the first event POSTed to the app, as the Python runtime serves them.
-- Lambda: functions/lambda_function.py vs a handler that imports boto3 and the Powertools modules
-  dagtrigger uses and calls invoke_rest_api once; neither includes Lambda's own runtime client.
+  from their source file and the first event POSTed to the app, as the Python runtime does.
+- Lambda: functions/lambda_function.py against a handler that imports boto3 and the Powertools
+  modules dagtrigger uses and calls invoke_rest_api once; neither includes Lambda's runtime client.
+- Self-hosted: the bare Cloud Functions handler with only AIRFLOW_URL and AIRFLOW_TOKEN (no cloud
+  SDK; the API version is detected, so two requests) against one POST with http.client.
 
-Both Cloud Functions sides use ADC from a service-account key file whose token_uri is the local
-token endpoint, and POST through the Composer front stand-in (which checks the token) to the
-stub: one token request and one POST each. dagtrigger is configured with AIRFLOW_URL,
-AIRFLOW_AUTH=google and AIRFLOW_API_VERSION=v1, which is what the sample hard-codes.
+Both Google sides get a token from the token stand-in (ADC from a key file) and POST through the
+Composer front stand-in. Every stand-in runs in this process, in threads, while the child runs.
 """
 
 from __future__ import annotations
@@ -26,30 +26,34 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from bench.serve import REPO, ServerProcess, child_env
-from bench.stats import paired_ratios, rotated, summarise
+from bench.common import (
+    DAG_ID,
+    EVENTS,
+    REPO,
+    child_env,
+    google_standins,
+    mwaa_standin,
+    paired_ratios,
+    rotated,
+    stub_airflow,
+    summary,
+)
 
 CHILD = REPO / "bench" / "cold_child.py"
-EVENTS = REPO / "tests" / "events"
-
+# key: (dagtrigger's variant, the baseline's variant)
 PAIRS = {
     "gcf": ("gcf-dagtrigger", "gcf-sample"),
     "gcf-ff": ("gcf-ff-dagtrigger", "gcf-ff-sample"),
     "lambda": ("lambda-dagtrigger", "lambda-baseline"),
+    "self-hosted": ("self-hosted-dagtrigger", "self-hosted-stdlib"),
 }
 
 
-@dataclass(frozen=True)
-class ColdRun:
-    seconds: float
-    max_rss_kib: int
-    cpu_seconds: float  # user + system time of the child: far less sensitive to a busy machine
-
-
-def run_child(variant: str, event_file: Path, env: dict[str, str], log: Path) -> ColdRun:
+def run_child(variant: str, event_file: Path, env: dict[str, str], log: Path) -> dict[str, float]:
+    """One cold start: seconds to the answer, CPU seconds and peak RSS (MiB) of the child."""
     read_end, write_end = os.pipe()
     try:
         with open(log, "ab") as errors:
@@ -57,94 +61,72 @@ def run_child(variant: str, event_file: Path, env: dict[str, str], log: Path) ->
             process = subprocess.Popen(
                 [sys.executable, str(CHILD), variant, str(event_file), str(write_end)],
                 pass_fds=(write_end,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=errors, env=env, cwd=REPO / "bench",
+                stderr=errors, env=env, cwd=REPO,
             )  # fmt: skip
         os.close(write_end)
         write_end = -1
         answered = os.read(read_end, 64)
         elapsed = time.perf_counter() - started
         _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
     finally:
         os.close(read_end)
         if write_end >= 0:
             os.close(write_end)
-    if not answered or process.returncode != 0:
-        raise RuntimeError(f"cold start {variant} failed (exit {process.returncode}); see {log}")
-    return ColdRun(elapsed, int(usage.ru_maxrss), usage.ru_utime + usage.ru_stime)
+    if not answered.startswith(b"answered ") or os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"cold start {variant} failed; see {log}")
+    return {
+        "time": elapsed,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "rss": int(answered.split()[1]) / 1024,
+    }
 
 
-def measure(work: Path, runs: int, warmup: int) -> dict[str, object]:
-    """Every pair, `runs` measured runs per variant after `warmup` discarded ones."""
+def measure(work: Path, runs: int, warmup: int) -> dict[str, Any]:
+    """Every pair: `runs` measured runs per variant after `warmup` discarded ones."""
     log = work / "cold.log"
     gcs_event = EVENTS / "gcs_legacy_finalize.json"
-    bridge_event = EVENTS / "eventbridge_custom.json"
-    results: dict[str, object] = {}
-    with (
-        ServerProcess("stub", log=log) as stub,
-        ServerProcess("google", stub.info["url"], str(work / "key.json"), log=log) as google,
-        ServerProcess("mwaa", stub.info["url"], "0", log=log) as mwaa,
-    ):
-        sdk_config = work / "gcloud"
-        sdk_config.mkdir(exist_ok=True)
-        gcf_env = child_env(
-            GOOGLE_APPLICATION_CREDENTIALS=str(work / "key.json"),
-            CLOUDSDK_CONFIG=str(sdk_config),
-            NO_GCE_CHECK="True",
-            AIRFLOW_URL=google.info["front_url"],
-            AIRFLOW_AUTH="google",
-            AIRFLOW_API_VERSION="v1",
-            DAG_ID="dagtrigger_example",
-        )
-        lambda_env = child_env(
-            **mwaa.info["client_env"],
-            AWS_CONFIG_FILE=str(work / "no-aws-config"),
-            AWS_SHARED_CREDENTIALS_FILE=str(work / "no-aws-credentials"),
-            AWS_EC2_METADATA_DISABLED="true",
-            MWAA_ENVIRONMENT=mwaa.info["environment"],
-            DAG_ID="dagtrigger_example",
-            POWERTOOLS_SERVICE_NAME="dagtrigger",
-            AWS_LAMBDA_FUNCTION_NAME="dagtrigger",
-        )
-        for env in (gcf_env, lambda_env):
-            env.pop("PYTHONPATH")  # each child puts exactly its own code on sys.path
+    stub = stub_airflow()
+    tokens, front, google_env = google_standins(stub.url, work)
+    mwaa, lambda_env = mwaa_standin(stub.url, work)
+    try:
+        self_hosted_env = {"AIRFLOW_URL": stub.url, "AIRFLOW_TOKEN": "t0ken", "DAG_ID": DAG_ID}
         setups = {
-            "gcf": (gcs_event, gcf_env),
-            "gcf-ff": (gcs_event, gcf_env),
-            "lambda": (bridge_event, lambda_env),
+            "gcf": (gcs_event, google_env),
+            "gcf-ff": (gcs_event, google_env),
+            "lambda": (EVENTS / "eventbridge_custom.json", lambda_env),
+            "self-hosted": (gcs_event, self_hosted_env),
         }
-        posts_before = stub.stats().get("POST", 0)
+        results: dict[str, Any] = {}
+        posts_before = len(stub.received("POST"))
         children = 0
-        for pair, (a, b) in PAIRS.items():
-            event_file, env = setups[pair]
-            samples: dict[str, list[ColdRun]] = {a: [], b: []}
+        for pair, (ours, theirs) in PAIRS.items():
+            event_file, extra = setups[pair]
+            env = child_env(**extra)
+            env.pop("PYTHONPATH")  # each child puts exactly its own code on sys.path
+            samples: dict[str, list[dict[str, float]]] = {ours: [], theirs: []}
             for index in range(warmup + runs):
-                for variant in rotated((a, b), index):
+                for variant in rotated((ours, theirs), index):
                     run = run_child(variant, event_file, env, log)
                     children += 1
                     if index >= warmup:
                         samples[variant].append(run)
-            results[pair] = _pair_result(samples[a], samples[b])
+            results[pair] = {
+                name: {
+                    "dagtrigger": summary([r[name] for r in samples[ours]]),
+                    "baseline": summary([r[name] for r in samples[theirs]]),
+                    "ratio": paired_ratios(
+                        [r[name] for r in samples[ours]], [r[name] for r in samples[theirs]]
+                    ),
+                }
+                for name in ("time", "cpu", "rss")
+            }
             print(f"  cold start {pair}: done", file=sys.stderr, flush=True)
-        posts = stub.stats().get("POST", 0) - posts_before
+        posts = len(stub.received("POST")) - posts_before
         if posts != children:
             raise RuntimeError(
-                f"{children} cold starts but {posts} POSTs reached the stub; see {log}"
+                f"{children} cold starts but {posts} runs reached Airflow; see {log}"
             )
-    return results
-
-
-def _pair_result(ours: list[ColdRun], theirs: list[ColdRun]) -> dict[str, object]:
-    result = {}
-    for name, value in (
-        ("time", lambda r: r.seconds),
-        ("cpu", lambda r: r.cpu_seconds),
-        ("rss", lambda r: r.max_rss_kib / 1024),
-    ):
-        mine, baseline = [value(r) for r in ours], [value(r) for r in theirs]
-        result[name] = {
-            "dagtrigger": summarise(mine).as_dict(),
-            "baseline": summarise(baseline).as_dict(),
-            "ratio": paired_ratios(mine, baseline).as_dict(),
-        }
-    return result
+        return results
+    finally:
+        for server in (mwaa, front, tokens, stub):
+            server.stop()

@@ -1,7 +1,8 @@
 """One cold start, as a fresh process: `python bench/cold_child.py VARIANT EVENT_FILE FD`.
 
 Imports what VARIANT's deployment imports, handles the event in EVENT_FILE once, then writes a
-line to file descriptor FD: the benchmark stops its clock when that line arrives. Only the
+line to file descriptor FD with its peak RSS: the benchmark stops its clock when that line
+arrives. Only the
 standard library's os, sys and json are loaded before the variant's own imports, the same for
 every variant.
 """
@@ -27,7 +28,8 @@ class LambdaContext:
 
 
 def gcf_dagtrigger(event):
-    # What functions/main.py's handle_background_event calls, without functions-framework.
+    # What functions/main.py's handle_background_event calls, without functions-framework; with
+    # AIRFLOW_URL and AIRFLOW_TOKEN instead of Google's settings, the self-hosted path.
     sys.path.insert(0, FUNCTIONS)
     from dagtrigger.platforms import cloud_functions
 
@@ -78,6 +80,25 @@ def lambda_baseline(event):
         raise SystemExit(f"InvokeRestApi answered {status}")
 
 
+def stdlib_client(event):
+    # The least a self-hosted function can import: one POST with http.client and the token.
+    import http.client
+    from urllib.parse import urlsplit
+
+    url = urlsplit(os.environ["AIRFLOW_URL"])
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    body = json.dumps({"conf": event["data"], "logical_date": None})
+    headers = {
+        "Authorization": f"Bearer {os.environ['AIRFLOW_TOKEN']}",
+        "Content-Type": "application/json",
+    }
+    connection.request("POST", f"/api/v2/dags/{os.environ['DAG_ID']}/dagRuns", body, headers)
+    answer = connection.getresponse()
+    answer.read()
+    if answer.status != 200:
+        raise SystemExit(f"Airflow answered {answer.status}")
+
+
 VARIANTS = {
     "gcf-dagtrigger": gcf_dagtrigger,
     "gcf-sample": gcf_sample,
@@ -85,15 +106,23 @@ VARIANTS = {
     "gcf-ff-sample": gcf_ff_sample,
     "lambda-dagtrigger": lambda_dagtrigger,
     "lambda-baseline": lambda_baseline,
+    "self-hosted-dagtrigger": gcf_dagtrigger,
+    "self-hosted-stdlib": stdlib_client,
 }
 
 
 def main():
+    if sys.path and os.path.abspath(sys.path[0]) == BENCH:
+        del sys.path[0]  # no module of bench/ may stand in for a library of the same name
     variant, event_file, fd = sys.argv[1], sys.argv[2], int(sys.argv[3])
     with open(event_file, "rb") as source:
         event = json.loads(source.read())
     VARIANTS[variant](event)
-    os.write(fd, b"answered\n")
+    # The peak resident set of this program: VmHWM starts afresh at exec, whereas the rusage
+    # of the process also counts the parent's pages it had between fork and exec.
+    with open("/proc/self/status") as status:
+        peak_kib = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    os.write(fd, f"answered {peak_kib}\n".encode())
 
 
 if __name__ == "__main__":

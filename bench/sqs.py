@@ -1,64 +1,51 @@
 """An SQS batch of 10 through the Lambda handler, against an MWAA stand-in that adds 100 ms to
 every InvokeRestApi: its wall time against one request's.
 
-"One request" is one invoke_rest_api call made by a bare boto3 client (the floor); "one event"
-is a warm Lambda invocation with one EventBridge event (shown for reference). The worker
-(`python -m bench.sqs CONFIG RESULT`) runs once with dagtrigger's default pacing and once with
-DAGTRIGGER_RATE_LIMIT=10000 (pacing out of the way), so that concurrency and pacing show apart.
-Each call starts after a 0.25 s pause, so no call inherits the pace of the one before it.
+"One request" is one invoke_rest_api call by a bare boto3 client made beforehand. The worker
+(`python -m bench.sqs CONFIG RESULT`) alternates the two, each after a 1 s pause, as after a
+pause in traffic: dagtrigger runs with its default settings (a batch's records triggered
+concurrently, invoke_rest_api paced at 10/s with a bucket of one second's worth, full again after
+the pause). The stand-in runs in this process, in threads.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.serve import REPO, ServerProcess, child_env
-from bench.stats import paired_ratios, rotated, summarise
+from bench.cold_child import LambdaContext
+from bench.common import (
+    DAG_ID,
+    REPO,
+    child_env,
+    mwaa_standin,
+    paired_ratios,
+    rotated,
+    run_worker,
+    stub_airflow,
+    summary,
+    worker_main,
+)
 
-EVENTS = REPO / "tests" / "events"
-DAG_ID = "dagtrigger_example"
 LATENCY = 0.1
 BATCH = 10
-SETTLE = 0.25
+SETTLE = 1.0  # dagtrigger's pacing bucket (one second's worth) is full again after this
 
 
 def measure(work: Path, rounds: int) -> dict[str, Any]:
-    log = work / "sqs.log"
-    results: dict[str, Any] = {"latency": LATENCY, "batch": BATCH}
-    with (
-        ServerProcess("stub", log=log) as stub,
-        ServerProcess("mwaa", stub.info["url"], str(LATENCY), log=log) as mwaa,
-    ):
-        env = child_env(
-            **mwaa.info["client_env"],
-            AWS_CONFIG_FILE=str(work / "no-aws-config"),
-            AWS_SHARED_CREDENTIALS_FILE=str(work / "no-aws-credentials"),
-            AWS_EC2_METADATA_DISABLED="true",
-            MWAA_ENVIRONMENT=mwaa.info["environment"],
-            DAG_ID=DAG_ID,
-            POWERTOOLS_SERVICE_NAME="dagtrigger",
-            AWS_LAMBDA_FUNCTION_NAME="dagtrigger",
-        )
-        for name, extra in (("default", {}), ("unpaced", {"DAGTRIGGER_RATE_LIMIT": "10000"})):
-            config_file = work / f"sqs-{name}.json"
-            result_file = work / f"sqs-{name}-result.json"
-            config_file.write_text(json.dumps({"rounds": rounds}))
-            with open(log, "ab") as errors:
-                subprocess.run(
-                    [sys.executable, "-m", "bench.sqs", str(config_file), str(result_file)],
-                    cwd=REPO, env={**env, **extra}, stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL, stderr=errors, check=True, timeout=600,
-                )  # fmt: skip
-            results[name] = json.loads(result_file.read_text())
-            print(f"  sqs batch ({name} pacing): done", file=sys.stderr, flush=True)
-    return results
+    stub = stub_airflow()
+    mwaa, env = mwaa_standin(stub.url, work, latency=LATENCY)
+    try:
+        result = run_worker("bench.sqs", {"rounds": rounds}, child_env(**env), work)
+    finally:
+        mwaa.stop()
+        stub.stop()
+    print("  sqs batch: done", file=sys.stderr, flush=True)
+    return {**result, "latency": LATENCY, "batch": BATCH}
 
 
 def _sqs_record(message_id: str) -> dict[str, Any]:
@@ -82,64 +69,38 @@ def worker(config: dict[str, Any]) -> dict[str, Any]:
     sys.path.insert(0, str(REPO / "functions"))
     import lambda_function
 
-    class Context:
-        function_name = "dagtrigger"
-        memory_limit_in_mb = 256
-        invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:dagtrigger"
-        aws_request_id = "bench"
-
-        def get_remaining_time_in_millis(self) -> int:
-            return 60_000
-
-    context = Context()
-    template = json.loads((EVENTS / "eventbridge_custom.json").read_text())
-    counter = iter(range(1, 10**9))
+    serial = iter(range(1, 10**9))
     client = boto3.client("mwaa", config=Config(retries={"total_max_attempts": 1}))
-    name = os.environ["MWAA_ENVIRONMENT"]
 
     def batch() -> None:
-        records = [_sqs_record(f"bench-{next(counter)}") for _ in range(BATCH)]
-        answer = lambda_function.handler({"Records": records}, context)
+        records = [_sqs_record(f"bench-{next(serial)}") for _ in range(BATCH)]
+        answer = lambda_function.handler({"Records": records}, LambdaContext())
         if answer != {"batchItemFailures": []}:
             raise RuntimeError(f"batch failed: {answer}")
 
-    def one_event() -> None:
-        event = copy.deepcopy(template)
-        event["id"] = f"bench-{next(counter)}"
-        answer = lambda_function.handler(event, context)
-        if answer["runs"][0]["outcome"] != "created":
-            raise RuntimeError(f"unexpected answer {answer}")
-
     def one_request() -> None:
-        body = {"conf": {"n": next(counter)}, "dag_run_id": f"bench-{next(counter)}",
-                "logical_date": None}  # fmt: skip
+        number = next(serial)
         answer = client.invoke_rest_api(
-            Name=name, Path=f"/dags/{DAG_ID}/dagRuns", Method="POST", Body=body
-        )
+            Name=os.environ["MWAA_ENVIRONMENT"], Path=f"/dags/{DAG_ID}/dagRuns", Method="POST",
+            Body={"conf": {"n": number}, "dag_run_id": f"bench-{number}", "logical_date": None},
+        )  # fmt: skip
         if answer["RestApiStatusCode"] != 200:
             raise RuntimeError(f"unexpected answer {answer}")
 
-    variants = {"batch": batch, "one request": one_request, "one event": one_event}
-    for call in variants.values():  # warm-up: the dispatcher, clients, threads, connections
-        call()
-        time.sleep(SETTLE)
-    samples: dict[str, list[float]] = {key: [] for key in variants}
-    for index in range(config["rounds"]):
-        for key in rotated(list(variants), index):
+    variants = {"batch": batch, "one request": one_request}
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    for index in range(-1, config["rounds"]):  # round -1 warms up: dispatcher, client, threads
+        for name in rotated(list(variants), max(index, 0)):
             time.sleep(SETTLE)
             started = time.perf_counter()
-            variants[key]()
-            samples[key].append(time.perf_counter() - started)
-    from dagtrigger.airflow import mwaa
-
+            variants[name]()
+            if index >= 0:
+                samples[name].append(time.perf_counter() - started)
     return {
-        "default_rate": getattr(mwaa, "DEFAULT_RATE_LIMIT", None),  # None: no pacing by default
-        "variants": {key: summarise(values).as_dict() for key, values in samples.items()},
-        "ratio": paired_ratios(samples["batch"], samples["one request"]).as_dict(),
+        "variants": {name: summary(values) for name, values in samples.items()},
+        "ratio": paired_ratios(samples["batch"], samples["one request"]),
     }
 
 
 if __name__ == "__main__":
-    config_path, result_path = sys.argv[1:]
-    found = worker(json.loads(Path(config_path).read_text()))
-    Path(result_path).write_text(json.dumps(found))
+    worker_main(worker)
