@@ -15,7 +15,7 @@ from dagtrigger.airflow.transport import HttpTransport
 from dagtrigger.composer import ComposerEnvironment
 from dagtrigger.dispatch import Plan
 from dagtrigger.http import HttpSession, Response
-from dagtrigger.settings import Settings
+from dagtrigger.settings import AuthMode, Settings
 
 _ANY_PREFIX = re.compile("^(?:" + "|".join(re.escape(v.prefix) for v in ApiVersion) + ")(?=/|$)")
 
@@ -63,7 +63,7 @@ class Context:
         if self.composer is not None:
             return self.composer.airflow_uri
         if self.mwaa is not None:
-            if self.need_settings.auth == "mwaa-web":
+            if self.need_settings.auth == AuthMode.MWAA_WEB:
                 return f"https://{self.mwaa.get('WebserverUrl')}"
             return None
         return self.need_settings.airflow_url

@@ -13,7 +13,7 @@ from typing import Any
 from dagtrigger.auth.airflow_jwt import jwt_expiry
 from dagtrigger.doctor.context import Context
 from dagtrigger.doctor.model import Outcome, fail, ok, warn
-from dagtrigger.settings import Settings
+from dagtrigger.settings import AuthMode, Settings
 
 MAX_AIRFLOW_EMAIL = 64  # Airflow's user table holds emails of at most 64 characters
 
@@ -21,15 +21,18 @@ MAX_AIRFLOW_EMAIL = 64  # Airflow's user table holds emails of at most 64 charac
 def check_credentials(ctx: Context) -> Outcome:
     settings = ctx.need_settings
     ctx.username = settings.username
-    if settings.composer_environment is not None or settings.auth in ("google", "iap"):
+    if settings.composer_environment is not None or settings.auth in (
+        AuthMode.GOOGLE,
+        AuthMode.IAP,
+    ):
         return _google(ctx, settings)
     if settings.mwaa_environment is not None:
         return _aws(ctx)
     if settings.secret_arn is not None:
         return _secret(ctx, settings)
-    if settings.auth == "bearer":
+    if settings.auth == AuthMode.BEARER:
         return _bearer(settings.token or "", "AIRFLOW_TOKEN")
-    if settings.auth == "none" or settings.username is None:
+    if settings.auth == AuthMode.NONE or settings.username is None:
         return ok("none needed: the server must accept calls without authentication")
     return ok(
         f"Airflow user {settings.username!r} and a password from AIRFLOW_USERNAME and "
@@ -51,7 +54,7 @@ def _google(ctx: Context, settings: Settings) -> Outcome:
     except DefaultCredentialsError as exc:
         return fail(f"no Google Application Default Credentials ({exc})", NO_CREDENTIALS_FIX)
     source = _google_source(credentials, ctx)
-    if settings.auth == "iap" and settings.composer_environment is None:
+    if settings.auth == AuthMode.IAP and settings.composer_environment is None:
         if settings.iap_client_id is None:
             return ok(
                 f"Google credentials from {source}; the ID token's audience is the client "

@@ -19,6 +19,7 @@ from dagtrigger.doctor.model import Outcome, Status, fail, ok, warn
 from dagtrigger.errors import DagTriggerError, ErrorKind, TransientTriggerError
 from dagtrigger.http import Response
 from dagtrigger.runtime import build_client
+from dagtrigger.settings import AuthMode
 
 _AIRFLOW_IN_IMAGE = re.compile(r"-airflow-(\d+(?:\.\d+)*)")
 
@@ -75,7 +76,7 @@ def _mwaa(ctx: Context, name: str) -> Outcome:
     status = environment.get("Status", "UNKNOWN")
     via = (
         "web login to the web server"
-        if settings.auth == "mwaa-web"
+        if settings.auth == AuthMode.MWAA_WEB
         else f"invoke_rest_api as Airflow role {settings.mwaa_airflow_role} (MWAA_AIRFLOW_ROLE)"
     )
     message = (
