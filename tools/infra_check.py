@@ -12,6 +12,10 @@
    resource schemas it ships: any error or warning fails the run. A rule is ignored only in
    place, in the resource's `cfn-lint: config: ignore_checks` metadata, with the reason beside it.
 
+4. `terraform fmt -check` on every directory with `.tf` files, when terraform is installed.
+   `terraform validate` and `plan` are not run: they need the providers, which `terraform init`
+   downloads from the Terraform registry, and nothing is downloaded here.
+
 Nothing is downloaded: `--skip-download` keeps checkov from fetching its guideline mappings from
 the Prisma Cloud API, and external Terraform modules are not fetched (checkov's default).
 """
@@ -19,6 +23,8 @@ the Prisma Cloud API, and external Terraform modules are not fetched (checkov's 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -117,6 +123,19 @@ def run_cfn_lint(templates: list[Path]) -> int:
     return subprocess.run(command, cwd=REPO, check=False).returncode
 
 
+def run_terraform_fmt(directories: list[Path]) -> int | None:
+    """`terraform fmt -check -diff` on each directory; None when terraform is not installed."""
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        return None
+    env = {**os.environ, "TF_CLI_CONFIG_FILE": os.devnull, "CHECKPOINT_DISABLE": "1"}
+    worst = 0
+    for directory in directories:
+        command = [terraform, "fmt", "-check", "-diff", str(directory)]
+        worst = max(worst, subprocess.run(command, cwd=REPO, env=env, check=False).returncode)
+    return worst
+
+
 def parsing_errors(reports: list[dict[str, Any]]) -> list[str]:
     """The files checkov skipped because it could not parse them (it names them when it can)."""
     errors: list[str] = []
@@ -159,6 +178,20 @@ def main(argv: list[str]) -> int:
         print(f"infra-check: HCL parse error: {failure}", file=sys.stderr)
     if terraform_files and not failures:
         print(f"infra-check: {len(terraform_files)} .tf files parse")
+
+    if terraform_files:
+        directories = sorted({path.parent for path in terraform_files})
+        formatted = run_terraform_fmt(directories)
+        if formatted is None:
+            print("infra-check: terraform is not installed: terraform fmt -check not run")
+        elif formatted != 0:
+            failures.append("terraform fmt -check: run `terraform fmt` on the files above")
+        else:
+            print(f"infra-check: terraform fmt -check: {len(directories)} directories formatted")
+        print(
+            "infra-check: terraform validate and plan not run: they need the providers, which "
+            "`terraform init` downloads, and this check is offline"
+        )
 
     frameworks = sorted(set().union(*by_directory.values()))
     returncode, reports = run_checkov(root, frameworks)

@@ -17,6 +17,10 @@ resource "google_service_account" "function" {
   account_id   = var.service_account_id
   display_name = "dagtrigger function"
   description  = "Runs the dagtrigger function: reads the Composer environment and calls the Airflow REST API."
+
+  # Every resource that names a service account or a service agent waits for the APIs: the IAM
+  # API creates the accounts, and the Pub/Sub agent exists once the Pub/Sub API is on.
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_service_account" "invoker" {
@@ -24,6 +28,8 @@ resource "google_service_account" "invoker" {
   account_id   = var.invoker_account_id
   display_name = "dagtrigger invoker"
   description  = "Identity Eventarc and the Pub/Sub push subscription invoke the dagtrigger function as."
+
+  depends_on = [google_project_service.apis]
 }
 
 locals {
@@ -63,6 +69,8 @@ resource "google_service_account_iam_member" "pubsub_token_creator" {
   service_account_id = google_service_account.invoker.name
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = local.pubsub_service_agent
+
+  depends_on = [google_project_service.apis]
 }
 
 # --- Eventarc (Cloud Storage trigger) --------------------------------------------------------------
@@ -79,6 +87,8 @@ data "google_storage_project_service_account" "gcs" {
   count = var.trigger_bucket == null ? 0 : 1
 
   project = var.project
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_project_iam_member" "gcs_publisher" {

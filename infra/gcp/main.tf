@@ -33,6 +33,7 @@ locals {
     "eventarc.googleapis.com",
     "pubsub.googleapis.com",
     "iamcredentials.googleapis.com",
+    "iam.googleapis.com",
   ]
 }
 

@@ -28,6 +28,8 @@ resource "google_pubsub_topic" "dead_letter" {
   labels                     = var.labels
   kms_key_name               = var.kms_key_name
   message_retention_duration = var.dead_letter_retention
+
+  depends_on = [google_project_service.apis]
 }
 
 # Messages published to a topic without a subscription are lost: this one keeps them.
@@ -94,6 +96,8 @@ resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {
   topic   = google_pubsub_topic.dead_letter[0].name
   role    = "roles/pubsub.publisher"
   member  = local.pubsub_service_agent
+
+  depends_on = [google_project_service.apis]
 }
 
 resource "google_pubsub_subscription_iam_member" "push_subscriber" {

@@ -184,8 +184,8 @@ variable "runtime" {
   default     = "python312"
 
   validation {
-    condition     = contains(["python311", "python312"], var.runtime)
-    error_message = "runtime must be python311 or python312."
+    condition     = contains(["python311", "python312", "python313", "python314"], var.runtime)
+    error_message = "runtime must be one of python311, python312, python313, python314."
   }
 }
 
