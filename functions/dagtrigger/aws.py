@@ -22,7 +22,7 @@ def mwaa_client(timeout: float) -> Any:
         from botocore.config import Config
     except ImportError as exc:
         raise ConfigurationError(
-            "MWAA_ENVIRONMENT needs boto3: pip install 'dagtrigger[aws]'"
+            "MWAA_ENVIRONMENT needs boto3", fix="pip install 'dagtrigger[aws]'"
         ) from exc
     config = Config(
         retries={"total_max_attempts": 1}, connect_timeout=min(timeout, 5.0), read_timeout=timeout

@@ -31,40 +31,43 @@ def check_base_url(url: str | None, name: str = "AIRFLOW_URL") -> str | None:
     shown = _without_userinfo(url)
     if "@" in url:  # refused before parsing: a password holding / ? or # would split elsewhere
         raise ConfigurationError(
-            f"{name}={shown!r} holds credentials (user:password@), which are not sent from a "
-            f"URL: set {name} without them and {_USERINFO_FIX[name]}."
+            f"{name}={shown!r} holds credentials (user:password@), which are not sent from a URL",
+            fix=f"set {name} without them and {_USERINFO_FIX[name]}.",
         )
     for position, char in enumerate(url, 1):
         if char == " " or not char.isprintable():
             raise ConfigurationError(
                 f"{name}={shown!r} has {describe_character(char)} at character {position}, which a URL "
-                "cannot hold: set it without that character (a space in a path is written %20)."
+                "cannot hold",
+                fix="set it without that character (a space in a path is written %20).",
             )
     try:
         parts = urlsplit(url)
     except ValueError as exc:  # brackets that do not hold an IPv6 address
         raise ConfigurationError(
-            f"{name}={shown!r} is not a valid URL ({exc}): use brackets only around an IPv6 "
-            "address, e.g. http://[2001:db8::1]:8080."
+            f"{name}={shown!r} is not a valid URL ({exc})",
+            fix="use brackets only around an IPv6 address, e.g. http://[2001:db8::1]:8080.",
         ) from exc
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigurationError(
-            f"{name}={shown!r} is not an http(s) URL: set it to the server's base URL, "
-            "e.g. https://airflow.example.com."
+            f"{name}={shown!r} is not an http(s) URL",
+            fix="set it to the server's base URL, e.g. https://airflow.example.com.",
         )
     host, port = _check_authority(parts.netloc, name, shown)
     path = _check_path(parts.path, name, shown)
     origin = f"{parts.scheme}://{host}" + (f":{port}" if port else "")
     if "?" in url or "#" in url:
         raise ConfigurationError(
-            f"{name}={shown!r} has a query or fragment: set only the base URL, e.g. {origin}{path}."
+            f"{name}={shown!r} has a query or fragment",
+            fix=f"set only the base URL, e.g. {origin}{path}.",
         )
     suffix = _API_SUFFIX.search(path)
     if suffix:
         raise ConfigurationError(
-            f"{name}={shown!r} ends in /{suffix.group(1)}: set the base URL "
+            f"{name}={shown!r} ends in /{suffix.group(1)}",
+            fix=f"set the base URL "
             f"{name}={origin}{path[: suffix.start()]} "
-            "(dagtrigger adds the API path itself; AIRFLOW_API_VERSION pins the version)."
+            "(dagtrigger adds the API path itself; AIRFLOW_API_VERSION pins the version).",
         )
     return f"{origin}{path}".rstrip("/")
 
@@ -95,8 +98,8 @@ def _check_authority(netloc: str, name: str, shown: str) -> tuple[str, str]:
         host, port = f"[{literal}]", after[1:]
         if after[:1] not in ("", ":"):
             raise ConfigurationError(
-                f"{name}={shown!r} has {after!r} after the IPv6 address: use [ADDRESS]:PORT, "
-                "e.g. http://[2001:db8::1]:8080."
+                f"{name}={shown!r} has {after!r} after the IPv6 address",
+                fix="use [ADDRESS]:PORT, e.g. http://[2001:db8::1]:8080.",
             )
         _check_ipv6(literal, name, shown)
     else:
@@ -104,8 +107,8 @@ def _check_authority(netloc: str, name: str, shown: str) -> tuple[str, str]:
         host = _ascii_host(host, name, shown)
     if port and not (_PORT.fullmatch(port) and 0 < int(port) <= 65535):
         raise ConfigurationError(
-            f"{name}={shown!r} has port {port!r}, not a number from 1 to 65535: use one, "
-            f"e.g. {host}:8080, or none for the scheme's default."
+            f"{name}={shown!r} has port {port!r}, not a number from 1 to 65535",
+            fix=f"use one, e.g. {host}:8080, or none for the scheme's default.",
         )
     return host, str(int(port)) if port else ""
 
@@ -116,8 +119,8 @@ def _check_ipv6(literal: str, name: str, shown: str) -> None:
         ipaddress.IPv6Address(literal.replace("%25", "%", 1))
     except ValueError as exc:
         raise ConfigurationError(
-            f"{name}={shown!r}: [{literal}] is not an IPv6 address ({exc}): use brackets only "
-            "around one, e.g. http://[2001:db8::1]:8080."
+            f"{name}={shown!r}: [{literal}] is not an IPv6 address ({exc})",
+            fix="use brackets only around one, e.g. http://[2001:db8::1]:8080.",
         ) from exc
 
 
@@ -125,8 +128,8 @@ def _ascii_host(host: str, name: str, shown: str) -> str:
     """The host name as DNS and the Host header take it: lower case, IDN labels in punycode."""
     if not host:
         raise ConfigurationError(
-            f"{name}={shown!r} has no host name: set the web server's, "
-            f"e.g. {name}=https://airflow.example.com."
+            f"{name}={shown!r} has no host name",
+            fix=f"set the web server's, e.g. {name}=https://airflow.example.com.",
         )
     if not host.isascii():
         host = _idna_host(host, name, shown)
@@ -136,8 +139,9 @@ def _ascii_host(host: str, name: str, shown: str) -> str:
             _idna_host(label, name, shown)
     if not _ASCII_HOST.fullmatch(host) or len(host.rstrip(".")) > 253:
         raise ConfigurationError(
-            f"{name}={shown!r}: {host!r} is not a host name: use letters, digits, '-' and '_' in "
-            "dot-separated labels of up to 63 characters, e.g. airflow.example.com or 10.0.0.5."
+            f"{name}={shown!r}: {host!r} is not a host name",
+            fix="use letters, digits, '-' and '_' in "
+            "dot-separated labels of up to 63 characters, e.g. airflow.example.com or 10.0.0.5.",
         )
     last_label = host.rstrip(".").rsplit(".", 1)[-1]
     if last_label.isdigit():  # resolvers read a name ending in a number as an IPv4 address
@@ -145,8 +149,8 @@ def _ascii_host(host: str, name: str, shown: str) -> str:
             ipaddress.IPv4Address(host)
         except ValueError as exc:
             raise ConfigurationError(
-                f"{name}={shown!r}: {host!r} is not an IPv4 address ({exc}): check the "
-                "address, e.g. http://10.0.0.5:8080."
+                f"{name}={shown!r}: {host!r} is not an IPv4 address ({exc})",
+                fix="check the address, e.g. http://10.0.0.5:8080.",
             ) from exc
     return host
 
@@ -159,7 +163,8 @@ def _idna_host(host: str, name: str, shown: str) -> str:
     except (idna.IDNAError, UnicodeError) as exc:
         raise ConfigurationError(
             f"{name}={shown!r}: the host {host!r} is not a valid internationalised domain name "
-            f"({exc}): check its spelling, or set its ASCII form (xn--…) as your DNS shows it."
+            f"({exc})",
+            fix="check its spelling, or set its ASCII form (xn--…) as your DNS shows it.",
         ) from exc
 
 
@@ -167,8 +172,8 @@ def _check_path(path: str, name: str, shown: str) -> str:
     """The path with anything beyond ASCII percent-encoded, as a request line needs it."""
     if _BAD_ESCAPE.search(path):
         raise ConfigurationError(
-            f"{name}={shown!r} has a '%' not followed by two hex digits in its path: "
-            "use %25 for a literal %."
+            f"{name}={shown!r} has a '%' not followed by two hex digits in its path",
+            fix="use %25 for a literal %.",
         )
     return quote(path, safe=_PATH_SAFE)
 

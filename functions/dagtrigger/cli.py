@@ -185,15 +185,16 @@ def _send(args: argparse.Namespace) -> int:
     return _exit_code(report)
 
 
+_CONF_EXAMPLE = 'e.g. --conf \'{"date": "2024-06-01"}\''
+
+
 def _trigger(args: argparse.Namespace) -> int:
     try:
         conf = load_json(args.conf)
     except ValueError as exc:
-        raise ConfigurationError(f"--conf is not valid JSON: {exc}") from exc
+        raise ConfigurationError(f"--conf is not valid JSON ({exc})", fix=_CONF_EXAMPLE) from exc
     if not isinstance(conf, dict):
-        raise ConfigurationError(
-            '--conf must be a JSON object, e.g. --conf \'{"date": "2024-06-01"}\''
-        )
+        raise ConfigurationError("--conf must be a JSON object", fix=_CONF_EXAMPLE)
     poll = _seconds("--poll", args.poll)
     wait_timeout = _seconds("--wait-timeout", args.wait_timeout)
     client = build_client(_settings(args, {"DAG_ID": args.dag_id}))
@@ -274,7 +275,10 @@ def _read_data(data: str) -> Any:
         try:
             text = open(data[1:], encoding="utf-8").read()  # noqa: SIM115
         except OSError as exc:
-            raise ConfigurationError(f"--data {data}: {exc.strerror or exc}") from exc
+            raise ConfigurationError(
+                f"--data {data}: {exc.strerror or exc}",
+                fix="name a readable JSON file after @, or give the JSON itself",
+            ) from exc
     try:
         return load_json(text)
     except ValueError as exc:

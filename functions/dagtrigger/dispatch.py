@@ -107,9 +107,9 @@ def plan_events(
                 route_errors.append(
                     RouteError(
                         f"the conf for DAG {trigger.dag_id!r} from {event.provider} event "
-                        f"{quote(event.event_id)} cannot be sent as JSON ({exc}): NaN, Infinity, "
-                        "text that is not valid Unicode and values nested too deeply have no "
-                        "place in a DAG run's conf."
+                        f"{quote(event.event_id)} cannot be sent as JSON ({exc})",
+                        fix="NaN, Infinity, text that is not valid Unicode and values nested too "
+                        "deeply have no place in a DAG run's conf.",
                     )
                 )
                 continue
@@ -118,8 +118,9 @@ def plan_events(
                     RouteError(
                         f"the conf for DAG {trigger.dag_id!r} from {event.provider} event "
                         f"{quote(event.event_id)} is {size} bytes, over DAGTRIGGER_MAX_CONF_BYTES="
-                        f"{max_conf_bytes}: leave the payload out with a route that sets "
-                        '"replace_conf": true, or raise the limit.'
+                        f"{max_conf_bytes}",
+                        fix="leave the payload out with a route that sets "
+                        '"replace_conf": true, or raise the limit.',
                     )
                 )
                 continue

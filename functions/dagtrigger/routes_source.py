@@ -52,8 +52,8 @@ def read_routes_text(spec: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigurationError(
-            f"{describe_source(spec)} is not UTF-8 text ({exc.reason} at byte {exc.start}): "
-            "save it as UTF-8."
+            f"{describe_source(spec)} is not UTF-8 text ({exc.reason} at byte {exc.start})",
+            fix="save it as UTF-8.",
         ) from exc
 
 
@@ -61,11 +61,14 @@ def parse_routes(text: str, spec: str) -> Any:
     try:
         return json.loads(text)
     except ValueError as exc:
-        raise ConfigurationError(f"{describe_source(spec)} is not valid JSON: {exc}") from exc
+        raise ConfigurationError(
+            f"{describe_source(spec)} is not valid JSON: {exc}",
+            fix='write the rules as a JSON list (README, "Routing rules").',
+        ) from exc
     except RecursionError as exc:
         raise ConfigurationError(
-            f"{describe_source(spec)} is JSON nested too deeply to parse ({exc}): routes are a "
-            "list of rules a few levels deep."
+            f"{describe_source(spec)} is JSON nested too deeply to parse ({exc})",
+            fix="routes are a list of rules a few levels deep.",
         ) from exc
 
 
@@ -73,8 +76,9 @@ def _too_large(spec: str, size: int | None) -> ConfigurationError:
     measured = f"{size:,} bytes" if size is not None else f"over {MAX_ROUTES_BYTES:,} bytes"
     return ConfigurationError(
         f"{describe_source(spec)} is {measured}; routes may be at most {MAX_ROUTES_BYTES:,} "
-        "bytes (1 MiB): match many objects with one prefix, glob or regex rather than listing "
-        "them, and check that it names the routes, not a data file."
+        "bytes (1 MiB)",
+        fix="match many objects with one prefix, glob or regex rather than listing them, and "
+        "check that it names the routes, not a data file.",
     )
 
 
@@ -85,8 +89,8 @@ def _read_file(spec: str) -> bytes:
             size = os.fstat(file.fileno()).st_size  # 0 for a pipe or a device: size unknown
     except OSError as exc:
         raise ConfigurationError(
-            f"{VARIABLE}={spec!r} cannot be read ({exc.strerror or exc}): set it to inline JSON, "
-            "a readable file path, or a gs:// or s3:// URL."
+            f"{VARIABLE}={spec!r} cannot be read ({exc.strerror or exc})",
+            fix="set it to inline JSON, a readable file path, or a gs:// or s3:// URL.",
         ) from exc
     if len(data) > MAX_ROUTES_BYTES:
         raise _too_large(spec, size if size > MAX_ROUTES_BYTES else None)
@@ -141,8 +145,8 @@ class CachedRoutes(Generic[T]):
 
 def _unusable(exc: Exception, spec: str) -> ConfigurationError:
     return ConfigurationError(
-        f"{describe_source(spec)} cannot be turned into routes ({type(exc).__name__}: {exc}): "
-        'correct the rules (README, "Routing rules"); if they look right, report this message.'
+        f"{describe_source(spec)} cannot be turned into routes ({type(exc).__name__}: {exc})",
+        fix='correct the rules (README, "Routing rules"); if they look right, report this message.',
     )
 
 
@@ -151,7 +155,8 @@ def _bucket_and_key(url: str) -> tuple[str, str]:
     key = parts.path.lstrip("/")
     if not parts.netloc or not key:
         raise ConfigurationError(
-            f"{VARIABLE}={url!r} must name an object: {parts.scheme}://BUCKET/path/routes.json"
+            f"{VARIABLE}={url!r} must name an object",
+            fix=f"e.g. {VARIABLE}={parts.scheme}://BUCKET/path/routes.json",
         )
     return parts.netloc, key
 
@@ -162,7 +167,7 @@ def _read_gcs(url: str) -> bytes:
         from google.cloud import storage
     except ImportError as exc:
         raise ConfigurationError(
-            f"{VARIABLE}={url} needs google-cloud-storage: pip install 'dagtrigger[gcp]'"
+            f"{VARIABLE}={url} needs google-cloud-storage", fix="pip install 'dagtrigger[gcp]'"
         ) from exc
     from google.api_core import exceptions as google_errors
 
@@ -173,8 +178,9 @@ def _read_gcs(url: str) -> bytes:
         return b""  # an empty object has no byte 0 for the range to start at
     except google_errors.GoogleAPIError as exc:
         raise ConfigurationError(
-            f"{VARIABLE}={url} cannot be read ({exc}): check the object exists and the function's "
-            "service account has roles/storage.objectViewer on the bucket."
+            f"{VARIABLE}={url} cannot be read ({exc})",
+            fix="check the object exists and the function's "
+            "service account has roles/storage.objectViewer on the bucket.",
         ) from exc
     if len(data) > MAX_ROUTES_BYTES:
         try:
@@ -193,7 +199,7 @@ def _read_s3(url: str) -> bytes:
         from botocore.exceptions import BotoCoreError, ClientError
     except ImportError as exc:
         raise ConfigurationError(
-            f"{VARIABLE}={url} needs boto3: pip install 'dagtrigger[aws]'"
+            f"{VARIABLE}={url} needs boto3", fix="pip install 'dagtrigger[aws]'"
         ) from exc
     try:
         obj = boto3.client("s3").get_object(
@@ -215,6 +221,7 @@ def _read_s3(url: str) -> bytes:
 
 def _unreadable_s3(url: str, bucket: str, key: str, exc: Exception) -> ConfigurationError:
     return ConfigurationError(
-        f"{VARIABLE}={url} cannot be read ({exc}): check the object exists and the function's "
-        f"role may s3:GetObject on arn:aws:s3:::{bucket}/{key}."
+        f"{VARIABLE}={url} cannot be read ({exc})",
+        fix=f"check the object exists and the function's "
+        f"role may s3:GetObject on arn:aws:s3:::{bucket}/{key}.",
     )

@@ -185,7 +185,8 @@ class Route:
         except MissingValueError as exc:
             raise RouteError(
                 f'route "{self.name}": "{exc.placeholder}" has no value for event '
-                f"{describe_event(event)} ({exc.reason})"
+                f"{describe_event(event)} ({exc.reason})",
+                fix="narrow the route's match to events that have it, or leave it out of the conf",
             ) from exc
         conf = rendered if self.replace_conf else {**default_conf, **rendered}
         return PlannedTrigger(self.dag_id, conf, self.name, event)
@@ -257,17 +258,19 @@ def describe_event(event: Event) -> str:
 
 def check_dag_id(dag_id: object, where: str) -> str:
     """`dag_id` when it is a valid Airflow DAG id, else a ConfigurationError prefixed by `where`."""
+    fix = "set it to the dag_id of the DAG to start"
     if not isinstance(dag_id, str):
         problem = f"the DAG id must be a string, not {json_kind(dag_id)}"
     elif not dag_id:
-        problem = "the DAG id is empty; set it to the dag_id of the DAG to start"
+        problem = "the DAG id is empty"
     elif len(dag_id) > DAG_ID_MAX_LENGTH:
         problem = f"the DAG id is {len(dag_id)} characters long; Airflow allows {DAG_ID_MAX_LENGTH}"
     elif DAG_ID_PATTERN.fullmatch(dag_id) is None:
-        problem = f'"{dag_id}" is not a valid DAG id; use only letters, digits, "_", "." and "-"'
+        problem = f'"{dag_id}" is not a valid DAG id'
+        fix = 'use only letters, digits, "_", "." and "-"'
     else:
         return dag_id
-    raise ConfigurationError(f"{where}: {problem}")
+    raise ConfigurationError(f"{where}: {problem}", fix=fix)
 
 
 # --- Loading: everything below turns one parsed rule into a Route or a ConfigurationError.
@@ -280,8 +283,8 @@ class _Rule:
     source: str
     label: str  # 'route "daily-sales"', or 'route #2' when the rule has no name
 
-    def error(self, message: str) -> ConfigurationError:
-        return ConfigurationError(f"{self.source}: {self.label}: {message}")
+    def error(self, problem: str, *, fix: str | None) -> ConfigurationError:
+        return ConfigurationError(f"{self.source}: {self.label}: {problem}", fix=fix)
 
 
 def _rule_list(rules: Any, source: str) -> list[Any]:
@@ -289,32 +292,42 @@ def _rule_list(rules: Any, source: str) -> list[Any]:
         unknown = sorted(set(rules) - {"routes"})
         if unknown:
             raise ConfigurationError(
-                f'{source}: unknown key "{unknown[0]}" at the top level (allowed: routes)'
+                f'{source}: unknown key "{unknown[0]}" at the top level',
+                fix='write {"routes": [...]}, or the list of routes alone',
             )
         if "routes" not in rules:
-            raise ConfigurationError(f'{source}: missing "routes"; write {{"routes": [...]}}')
+            raise ConfigurationError(f'{source}: missing "routes"', fix='write {"routes": [...]}')
         rules = rules["routes"]
     if not isinstance(rules, list):
         raise ConfigurationError(
-            f'{source}: expected a list of routes or {{"routes": [...]}}, got {json_kind(rules)}'
+            f"{source}: expected a list of routes, got {json_kind(rules)}",
+            fix='write [{"dag_id": ..., "match": {...}}, ...] or {"routes": [...]}',
         )
     if not rules:
-        raise ConfigurationError(f"{source}: there are no routes; add at least one")
+        raise ConfigurationError(f"{source}: there are no routes", fix="add at least one")
     return rules
 
 
 def _compile_rule(raw: Any, index: int, source: str, default_dag_id: str | None) -> Route:
     if not isinstance(raw, Mapping):
-        raise _Rule(source, f"route #{index}").error(f"must be an object, not {json_kind(raw)}")
+        raise _Rule(source, f"route #{index}").error(
+            f"must be an object, not {json_kind(raw)}",
+            fix='write it as {"dag_id": ..., "match": {...}}',
+        )
     name = raw.get("name", f"route-{index}")
     if not isinstance(name, str) or not name:
-        raise _Rule(source, f"route #{index}").error('"name" must be a non-empty string')
+        raise _Rule(source, f"route #{index}").error(
+            '"name" must be a non-empty string', fix="name the route, or leave the name out"
+        )
     rule = _Rule(source, f'route "{name}"' if "name" in raw else f"route #{index}")
     _check_keys(raw, _RULE_KEYS, "the route", rule)
     matchers, regex = _compile_match(raw.get("match", {}), rule)
     replace_conf = raw.get("replace_conf", False)
     if not isinstance(replace_conf, bool):
-        raise rule.error(f'"replace_conf" must be true or false, not {json_kind(replace_conf)}')
+        raise rule.error(
+            f'"replace_conf" must be true or false, not {json_kind(replace_conf)}',
+            fix="write true or false, without quotes",
+        )
     return Route(
         name=name,
         dag_id=_rule_dag_id(raw, default_dag_id, rule),
@@ -328,25 +341,32 @@ def _compile_rule(raw: Any, index: int, source: str, default_dag_id: str | None)
 def _check_keys(raw: Mapping[str, Any], allowed: tuple[str, ...], where: str, rule: _Rule) -> None:
     for key in raw:
         if key not in allowed:
-            raise rule.error(f'unknown key "{key}" in {where} (allowed: {", ".join(allowed)})')
+            raise rule.error(
+                f'unknown key "{key}" in {where}', fix=f"use only {', '.join(allowed)}"
+            )
 
 
 def _rule_dag_id(raw: Mapping[str, Any], default_dag_id: str | None, rule: _Rule) -> str:
     if "dag_id" not in raw:
         if default_dag_id is None:
-            raise rule.error(f'has no "dag_id"; add one, or set {DAG_ID_SETTING} as the default')
+            raise rule.error(
+                'has no "dag_id"', fix=f"add one, or set {DAG_ID_SETTING} as the default"
+            )
         return default_dag_id
     return check_dag_id(raw["dag_id"], f'{rule.source}: {rule.label}: "dag_id"')
 
 
 def _compile_rule_conf(conf: Any, regex: Regex | None, rule: _Rule) -> ObjectNode:
     if not isinstance(conf, Mapping):
-        raise rule.error(f'"conf" must be an object, not {json_kind(conf)}')
+        raise rule.error(
+            f'"conf" must be an object, not {json_kind(conf)}',
+            fix='write it as {"name": value, ...}, e.g. {"date": "{date}"}',
+        )
     groups = set(regex.groupindex) if regex is not None else set()
     try:
         return compile_conf(conf, fields=DEFAULT_CONF_FIELDS | groups)
     except TemplateSyntaxError as exc:
-        raise rule.error(str(exc)) from exc
+        raise rule.error(exc.problem, fix=exc.fix) from exc
 
 
 # --- The "match" object: a table from key to what it reads from the event and how it tests it.
@@ -400,7 +420,10 @@ _TEXT_MATCHERS: dict[
 
 def _compile_match(match: Any, rule: _Rule) -> tuple[tuple[Matcher, ...], Regex | None]:
     if not isinstance(match, Mapping):
-        raise rule.error(f'"match" must be an object, not {json_kind(match)}')
+        raise rule.error(
+            f'"match" must be an object, not {json_kind(match)}',
+            fix='write it as {"key": ..., ...}, e.g. {"prefix": "sales/"}',
+        )
     _check_keys(match, _MATCH_KEYS, '"match"', rule)
     matchers: list[Matcher] = []
     for key, (pick, make_test) in _TEXT_MATCHERS.items():  # table order: cheap tests first
@@ -422,24 +445,27 @@ def _strings(value: Any, field: str, rule: _Rule) -> tuple[str, ...]:
     if isinstance(value, list) and value and all(isinstance(item, str) for item in value):
         return tuple(value)
     if isinstance(value, list) and not value:
-        raise rule.error(f'"{field}" is an empty list, which matches nothing; remove it')
-    raise rule.error(f'"{field}" must be a string or a list of strings, not {json_kind(value)}')
+        raise rule.error(f'"{field}" is an empty list, which matches nothing', fix="remove it")
+    raise rule.error(
+        f'"{field}" must be a string or a list of strings, not {json_kind(value)}',
+        fix='write "text" or ["text", ...]',
+    )
 
 
 def _check_providers(providers: tuple[str, ...], rule: _Rule) -> None:
     for provider in providers:
         if provider not in PROVIDERS:
             raise rule.error(
-                f'unknown provider "{provider}" in "match.provider" '
-                f"(allowed: {', '.join(PROVIDERS)})"
+                f'unknown provider "{provider}" in "match.provider"',
+                fix=f"use one of {', '.join(PROVIDERS)}",
             )
 
 
 def _compile_attributes(attributes: Any, rule: _Rule) -> _AttributeMatcher:
     if not isinstance(attributes, Mapping) or not attributes:
         raise rule.error(
-            '"match.attributes" must be a non-empty object of attribute name to glob, e.g. '
-            '{"eventType": "OBJECT_FINALIZE"}'
+            '"match.attributes" must be a non-empty object of attribute name to glob',
+            fix='e.g. {"eventType": "OBJECT_FINALIZE"}',
         )
     return _AttributeMatcher(
         tuple(
@@ -455,34 +481,37 @@ def _compile_attributes(attributes: Any, rule: _Rule) -> _AttributeMatcher:
 # also has a group named x.
 _ESCAPE_OR_GROUP_NAME = re.compile(r"\\(.)|\(\?P?<(\w+)>", re.DOTALL)
 _RE2_SYNTAX = (
-    "RE2 syntax: named groups as (?P<name>...); no backreferences, lookarounds, atomic or "
+    "Routes use RE2 syntax: named groups as (?P<name>...); no backreferences, lookarounds, atomic or "
     "possessive groups, or conditionals; \\z, not \\Z, for the end of the name; \\d, \\w, \\s "
-    "and \\b are ASCII-only"
+    "and \\b are ASCII-only."
 )
 
 
 def _compile_regex(pattern: Any, rule: _Rule) -> Regex:
     if not isinstance(pattern, str):
-        raise rule.error(f'"match.regex" must be a string, not {json_kind(pattern)}')
+        raise rule.error(
+            f'"match.regex" must be a string, not {json_kind(pattern)}',
+            fix='write the pattern as a JSON string, e.g. "^sales/(?P<day>[0-9-]+)/"',
+        )
     regex = _compile_re2(pattern, rule)
     names: set[str] = set()
     for escaped, name in _ESCAPE_OR_GROUP_NAME.findall(pattern):
         if escaped == "C":
             raise rule.error(
-                '"match.regex" uses \\C (one byte), which can cut a character in two; '
-                'use "." for any character'
+                '"match.regex" uses \\C (one byte), which can cut a character in two',
+                fix='use "." for any character',
             )
         if name in names:
             raise rule.error(
-                f'"match.regex" has two groups named "{name}"; give each group its own name'
+                f'"match.regex" has two groups named "{name}"', fix="give each group its own name"
             )
         if name:
             names.add(name)
     for group in regex.groupindex:
         if group in DEFAULT_CONF_FIELDS:
             raise rule.error(
-                f'"match.regex" has a group named "{group}", which is already a conf field; '
-                f'rename the group (e.g. "{group}_part")'
+                f'"match.regex" has a group named "{group}", which is already a conf field',
+                fix=f'rename the group (e.g. "{group}_part")',
             )
     return regex
 
@@ -492,9 +521,9 @@ def _compile_re2(pattern: str, rule: _Rule) -> Regex:
         import re2  # imported here: routes without a regex never load it
     except ImportError as exc:
         raise rule.error(
-            f'"match.regex" needs google-re2, which cannot be loaded ({exc}): pip install '
-            "google-re2; on AWS Lambda, build the package for the function's Architecture "
-            "(make package-aws ARCH=arm64 or ARCH=x86_64)"
+            f'"match.regex" needs google-re2, which cannot be loaded ({exc})',
+            fix="pip install google-re2; on AWS Lambda, build the package for the function's "
+            "Architecture (make package-aws ARCH=arm64 or ARCH=x86_64)",
         ) from exc
     options = re2.Options()
     options.log_errors = False  # the error is ours to report, not a line on stderr
@@ -504,11 +533,13 @@ def _compile_re2(pattern: str, rule: _Rule) -> Regex:
         detail = exc.args[0] if exc.args else exc
         problem = detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
         raise rule.error(
-            f'"match.regex" is not a valid regular expression: {problem} ({_RE2_SYNTAX})'
+            f'"match.regex" is not a valid regular expression: {problem}',
+            fix=_RE2_SYNTAX,
         ) from exc
     except UnicodeEncodeError as exc:  # a lone surrogate, e.g. from a "\ud800" JSON escape
         raise rule.error(
-            f'"match.regex" is not valid Unicode ({exc.reason} at position {exc.start})'
+            f'"match.regex" is not valid Unicode ({exc.reason} at position {exc.start})',
+            fix="write it without lone surrogates (\\ud800-\\udfff escapes)",
         ) from exc
     return regex
 
@@ -523,6 +554,6 @@ def _check_unique_names(routes: tuple[Route, ...], source: str) -> None:
     for route in routes:
         if route.name in seen:
             raise ConfigurationError(
-                f'{source}: two routes are named "{route.name}"; give each route its own name'
+                f'{source}: two routes are named "{route.name}"', fix="give each route its own name"
             )
         seen.add(route.name)

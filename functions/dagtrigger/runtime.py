@@ -154,8 +154,8 @@ def _with_secret_credentials(settings: Settings) -> Settings:
         needed = '{"token"}' if auth == AuthMode.BEARER else '{"username", "password"}'
         raise ConfigurationError(
             f"The secret AIRFLOW_SECRET_ARN={arn} holds no {needed}, which "
-            f"{f'AIRFLOW_AUTH={auth}' if auth else 'a username and password login'} needs: store "
-            "them in the secret, or set AIRFLOW_AUTH to match what it holds."
+            f"{f'AIRFLOW_AUTH={auth}' if auth else 'a username and password login'} needs",
+            fix="store them in the secret, or set AIRFLOW_AUTH to match what it holds.",
         )
     check_credentials(username, password, token, auth, settings.api_version, secret_arn=arn)
     return replace(settings, username=username, password=password, token=token, auth=auth)

@@ -285,15 +285,17 @@ class Settings:
         composer_environment = _check_composer_environment(read.given("COMPOSER_ENVIRONMENT"))
         if airflow_url is not None and composer_environment is not None:
             raise ConfigurationError(
-                "Both AIRFLOW_URL and COMPOSER_ENVIRONMENT are set: set only COMPOSER_ENVIRONMENT "
-                "(dagtrigger reads the web server URL from the Composer API), or only AIRFLOW_URL."
+                "Both AIRFLOW_URL and COMPOSER_ENVIRONMENT are set",
+                fix="set only COMPOSER_ENVIRONMENT "
+                "(dagtrigger reads the web server URL from the Composer API), or only AIRFLOW_URL.",
             )
         iap_client_id = _check_visible_ascii("IAP_CLIENT_ID", read.given("IAP_CLIENT_ID"))
         mwaa_environment = _check_mwaa_environment(read.given("MWAA_ENVIRONMENT"))
         if mwaa_environment is not None and (airflow_url or composer_environment):
             raise ConfigurationError(
-                "MWAA_ENVIRONMENT is set with AIRFLOW_URL or COMPOSER_ENVIRONMENT: set only "
-                "MWAA_ENVIRONMENT (dagtrigger asks MWAA for the web server), or only AIRFLOW_URL."
+                "MWAA_ENVIRONMENT is set with AIRFLOW_URL or COMPOSER_ENVIRONMENT",
+                fix="set only "
+                "MWAA_ENVIRONMENT (dagtrigger asks MWAA for the web server), or only AIRFLOW_URL.",
             )
         secret_arn = read.given("AIRFLOW_SECRET_ARN")
         auth = _choose_auth(
@@ -337,19 +339,21 @@ class Settings:
         )
         if settings.dag_id is None and settings.routes is None:
             raise ConfigurationError(
-                "Neither DAG_ID nor DAGTRIGGER_ROUTES is set: set DAG_ID=<dag id> to trigger one DAG "
+                "Neither DAG_ID nor DAGTRIGGER_ROUTES is set",
+                fix="set DAG_ID=<dag id> to trigger one DAG "
                 "for every event, or DAGTRIGGER_ROUTES to a JSON list of routing rules "
-                "(inline, a file path, gs://… or s3://…)."
+                "(inline, a file path, gs://… or s3://…).",
             )
         return settings
 
     def require_airflow_url(self) -> str:
         if self.airflow_url is None:
             raise ConfigurationError(
-                "AIRFLOW_URL is not set: set it to the Airflow web server's base URL, "
+                "AIRFLOW_URL is not set",
+                fix="set it to the Airflow web server's base URL, "
                 "e.g. AIRFLOW_URL=https://airflow.example.com (without /api/v1 or /api/v2), or on "
                 "Cloud Composer set COMPOSER_ENVIRONMENT=projects/P/locations/L/environments/E, "
-                "or on Amazon MWAA set MWAA_ENVIRONMENT=<environment name>."
+                "or on Amazon MWAA set MWAA_ENVIRONMENT=<environment name>.",
             )
         return self.airflow_url
 
@@ -383,8 +387,8 @@ class _Environment:
             value = value.lower()
         if value not in setting.choices:
             raise ConfigurationError(
-                f"{name}={value!r} is not one of {', '.join(setting.choices)}: "
-                "set one of those, or unset it."
+                f"{name}={value!r} is not one of {', '.join(setting.choices)}",
+                fix="set one of those, or unset it.",
             )
         return of(value)
 
@@ -422,8 +426,8 @@ def _bounds(setting: Setting) -> Bounds:
 
 def _refusal(setting: Setting, value: str) -> ConfigurationError:
     return ConfigurationError(
-        f"{setting.name}={value!r} is not {setting.expected}: "
-        f"e.g. {setting.name}={setting.suggestion}."
+        f"{setting.name}={value!r} is not {setting.expected}",
+        fix=f"e.g. {setting.name}={setting.suggestion}.",
     )
 
 
@@ -459,7 +463,8 @@ def _choose_auth(
     if mode is not None:
         if mode in (AuthMode.MWAA, AuthMode.MWAA_WEB) and target.mwaa_environment is None:
             raise ConfigurationError(
-                f"AIRFLOW_AUTH={mode} needs MWAA_ENVIRONMENT: set it to the environment's name."
+                f"AIRFLOW_AUTH={mode} needs MWAA_ENVIRONMENT",
+                fix="set it to the environment's name.",
             )
         if (
             mode in (AuthMode.BASIC, AuthMode.JWT)
@@ -467,11 +472,11 @@ def _choose_auth(
             and (username is None or password is None)
         ):
             raise ConfigurationError(
-                f"AIRFLOW_AUTH={mode} needs AIRFLOW_USERNAME and AIRFLOW_PASSWORD: set both."
+                f"AIRFLOW_AUTH={mode} needs AIRFLOW_USERNAME and AIRFLOW_PASSWORD", fix="set both."
             )
         if mode == AuthMode.BEARER and token is None and target.secret_arn is None:
             raise ConfigurationError(
-                "AIRFLOW_AUTH=bearer needs AIRFLOW_TOKEN: set it to the token."
+                "AIRFLOW_AUTH=bearer needs AIRFLOW_TOKEN", fix="set it to the token."
             )
         return mode
     if token is not None:
@@ -486,8 +491,8 @@ def _choose_auth(
     if (username is None) != (password is None):
         missing = "AIRFLOW_PASSWORD" if password is None else "AIRFLOW_USERNAME"
         raise ConfigurationError(
-            f"{missing} is not set but its partner is: set both AIRFLOW_USERNAME and "
-            "AIRFLOW_PASSWORD, or neither."
+            f"{missing} is not set but its partner is",
+            fix="set both AIRFLOW_USERNAME and AIRFLOW_PASSWORD, or neither.",
         )
     if username is not None:
         return None  # basic or JWT: decided once the API version is known
@@ -539,13 +544,14 @@ def _check_login_text(name: str, value: str | None, may_be_basic: bool) -> None:
     """
     for position, char in enumerate(value or "", 1):
         if 0xD800 <= ord(char) <= 0xDFFF:
-            why = "cannot be sent as UTF-8: set it as UTF-8 text"
+            why, fix = "cannot be sent as UTF-8", "set it as UTF-8 text."
         elif may_be_basic and is_control_character(char):
-            why = "HTTP basic auth cannot carry (RFC 7617): set it without control characters"
+            why = "HTTP basic auth cannot carry (RFC 7617)"
+            fix = "set it without control characters."
         else:
             continue
         raise ConfigurationError(
-            f"{name} has {describe_character(char)} at character {position}, which {why}."
+            f"{name} has {describe_character(char)} at character {position}, which {why}", fix=fix
         )
 
 
@@ -557,8 +563,9 @@ def _check_header_value(name: str, value: str) -> None:
         bearer_hint = " and without 'Bearer ', which dagtrigger adds"
         raise ConfigurationError(
             f"{name} has {describe_character(char)} at character {position} of {len(value)}, which an "
-            "HTTP header cannot carry: set the value alone, exactly as issued (no quotes, spaces "
-            f"or line breaks{bearer_hint if value[:7].lower() == 'bearer ' else ''})."
+            "HTTP header cannot carry",
+            fix="set the value alone, exactly as issued (no quotes, spaces "
+            f"or line breaks{bearer_hint if value[:7].lower() == 'bearer ' else ''}).",
         )
 
 
@@ -568,8 +575,8 @@ def _check_visible_ascii(name: str, value: str | None) -> str | None:
     if wrong is not None:
         position, char = wrong
         raise ConfigurationError(
-            f"{name}={value!r} has {describe_character(char)} at character {position}: set it exactly "
-            f"as issued, e.g. {name}={_setting(name).suggestion}."
+            f"{name}={value!r} has {describe_character(char)} at character {position}",
+            fix=f"set it exactly as issued, e.g. {name}={_setting(name).suggestion}.",
         )
     return value
 
@@ -583,8 +590,9 @@ def _check_mwaa_environment(name: str | None) -> str | None:
     if name is not None and not _MWAA_ENVIRONMENT.fullmatch(name):
         raise ConfigurationError(
             f"MWAA_ENVIRONMENT={name!r} is not an MWAA environment name (a letter, then up to 79 "
-            "letters, digits, '-' or '_'): set the name itself, not its ARN or URL, as "
-            "`aws mwaa list-environments` shows it."
+            "letters, digits, '-' or '_')",
+            fix="set the name itself, not its ARN or URL, as "
+            "`aws mwaa list-environments` shows it.",
         )
     return name
 
@@ -592,8 +600,9 @@ def _check_mwaa_environment(name: str | None) -> str | None:
 def _check_composer_environment(name: str | None) -> str | None:
     if name is not None and not _COMPOSER_ENVIRONMENT.match(name):
         raise ConfigurationError(
-            f"COMPOSER_ENVIRONMENT={name!r} is not an environment name: set it to "
+            f"COMPOSER_ENVIRONMENT={name!r} is not an environment name",
+            fix="set it to "
             "projects/PROJECT/locations/REGION/environments/NAME (gcloud composer environments "
-            "describe NAME --location REGION --format='value(name)')."
+            "describe NAME --location REGION --format='value(name)').",
         )
     return name

@@ -159,7 +159,7 @@ def parse_placeholder(inside: str) -> Placeholder:
     keys = tuple(found["keys"].split(".")[1:])
     if len(keys) > MAX_KEYS:
         raise TemplateSyntaxError(
-            f"{{{inside}}} has {len(keys)} keys; at most {MAX_KEYS} are allowed"
+            f"{{{inside}}} has {len(keys)} keys", fix=f"use at most {MAX_KEYS}"
         )
     return Placeholder(found["field"], keys)
 
@@ -182,14 +182,17 @@ def _compile_value(value: Any, path: str, fields: Collection[str]) -> Node:
         return ArrayNode(tuple(items))
     if value is None or isinstance(value, int | float):  # bool is an int
         return ScalarNode(value)
-    raise TemplateSyntaxError(f"{path}: {json_kind(value)} is not a JSON value")
+    raise TemplateSyntaxError(
+        f"{path}: {json_kind(value)} is not a JSON value",
+        fix="use text, numbers, true, false, null, objects and arrays",
+    )
 
 
 def _compile_object(conf: Mapping[str, Any], path: str, fields: Collection[str]) -> ObjectNode:
     items: list[tuple[str, Node]] = []
     for key, value in conf.items():
         if not isinstance(key, str):
-            raise TemplateSyntaxError(f"{path}: key {key!r} is not a string")
+            raise TemplateSyntaxError(f"{path}: key {key!r} is not a string", fix="use text keys")
         items.append((key, _compile_value(value, f"{path}.{key}", fields)))
     return ObjectNode(tuple(items))
 
@@ -198,27 +201,28 @@ def _compile_string(text: str, path: str, fields: Collection[str]) -> Template:
     try:
         template = parse_template(text)
     except TemplateSyntaxError as exc:
-        raise TemplateSyntaxError(f"{path}: {_quote(text)}: {exc}") from exc
+        raise TemplateSyntaxError(f"{path}: {_quote(text)}: {exc.problem}", fix=exc.fix) from exc
     for placeholder in template.placeholders:
         if placeholder.field not in fields:
             raise TemplateSyntaxError(
-                f'{path}: {_quote(text)}: unknown field "{placeholder.field}" in {placeholder} '
-                f"(fields: {', '.join(sorted(fields))})"
+                f'{path}: {_quote(text)}: unknown field "{placeholder.field}" in {placeholder}',
+                fix=f"use one of the fields {', '.join(sorted(fields))}",
             )
     return template
 
 
 def _syntax_error(problem: str) -> TemplateSyntaxError:
     return TemplateSyntaxError(
-        f'{problem}; placeholders are {{field}} or {{field.key.key}} (letters, digits, "_" and '
-        '"-"); write "{{" or "}}" for a literal brace'
+        problem,
+        fix='write placeholders as {field} or {field.key.key} (letters, digits, "_" and "-"), '
+        'and "{{" or "}}" for a literal brace',
     )
 
 
 def _explain_bad_placeholder(inside: str) -> str:
     shown = "{" + inside + "}"
     if not inside:
-        return "{} is empty: name a field, e.g. {uri}"
+        return "{} is empty"
     if ":" in inside:
         return f"format specs are not supported: {shown}"
     if "!" in inside:

@@ -94,23 +94,30 @@ def _upload_to_gcs(bucket: str, key: str, body: bytes) -> None:
     storage.Client().bucket(bucket).blob(key).upload_from_string(body)
 
 
+def assert_refused_with_its_size(url: str) -> None:
+    """OVERSIZED at `url` is refused, naming its size and the cap."""
+    with pytest.raises(ConfigurationError) as caught:
+        _route_names(url)
+    assert caught.value.problem == (
+        f"DAGTRIGGER_ROUTES={url} is 3,145,728 bytes; routes may be at most 1,048,576 bytes (1 MiB)"
+    )
+
+
+def assert_refused_as_invalid_json(url: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"routes.json is not valid JSON: Expecting value"):
+        _route_names(url)
+
+
 def test_a_gcs_routes_object_over_the_cap_is_refused_with_its_size(gcs_emulator: str) -> None:
     _upload_to_gcs(gcs_emulator, "routes.json", OVERSIZED)
 
-    with pytest.raises(ConfigurationError) as caught:
-        _route_names(f"gs://{gcs_emulator}/routes.json")
-
-    assert str(caught.value).startswith(
-        f"DAGTRIGGER_ROUTES=gs://{gcs_emulator}/routes.json is 3,145,728 bytes; routes may be "
-        "at most 1,048,576 bytes (1 MiB)"
-    )
+    assert_refused_with_its_size(f"gs://{gcs_emulator}/routes.json")
 
 
 def test_an_empty_gcs_routes_object_is_invalid_json(gcs_emulator: str) -> None:
     _upload_to_gcs(gcs_emulator, "routes.json", b"")
 
-    with pytest.raises(ConfigurationError, match=r"routes.json is not valid JSON: Expecting value"):
-        _route_names(f"gs://{gcs_emulator}/routes.json")
+    assert_refused_as_invalid_json(f"gs://{gcs_emulator}/routes.json")
 
 
 def _s3_bucket(name: str) -> Any:
@@ -132,21 +139,14 @@ def test_an_s3_routes_object_over_the_cap_is_refused_with_its_size(s3_standin: s
     s3 = _s3_bucket(s3_standin)
     s3.put_object(Bucket=s3_standin, Key="routes.json", Body=OVERSIZED)
 
-    with pytest.raises(ConfigurationError) as caught:
-        _route_names(f"s3://{s3_standin}/routes.json")
-
-    assert str(caught.value).startswith(
-        f"DAGTRIGGER_ROUTES=s3://{s3_standin}/routes.json is 3,145,728 bytes; routes may be at "
-        "most 1,048,576 bytes (1 MiB)"
-    )
+    assert_refused_with_its_size(f"s3://{s3_standin}/routes.json")
 
 
 def test_an_empty_s3_routes_object_is_invalid_json(s3_standin: str) -> None:
     s3 = _s3_bucket(s3_standin)
     s3.put_object(Bucket=s3_standin, Key="routes.json", Body=b"")
 
-    with pytest.raises(ConfigurationError, match=r"routes.json is not valid JSON: Expecting value"):
-        _route_names(f"s3://{s3_standin}/routes.json")
+    assert_refused_as_invalid_json(f"s3://{s3_standin}/routes.json")
 
 
 def test_a_missing_s3_routes_object_names_the_permission(s3_standin: str) -> None:

@@ -339,7 +339,7 @@ def test_trigger_twice_with_one_run_id_reports_a_duplicate(
         # Airflow would refuse the body: NaN is not JSON
         pytest.param('{"ratio": NaN}', "--conf is not valid JSON", id="nan"),
         pytest.param(
-            NESTED_TOO_DEEPLY, "--conf is not valid JSON: JSON nested too deeply", id="nested"
+            NESTED_TOO_DEEPLY, "--conf is not valid JSON (JSON nested too deeply)", id="nested"
         ),
     ],
 )

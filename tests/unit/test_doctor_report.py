@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from dagtrigger.doctor.context import strip_api_prefix
-from dagtrigger.doctor.model import CheckResult, Outcome, Status, fail, ok, split_fix, warn
+from dagtrigger.doctor.model import CheckResult, Outcome, Status, fail, ok, warn
 from dagtrigger.doctor.report import (
     ASCII_SYMBOLS,
     can_encode,
@@ -96,30 +96,6 @@ def test_json_holds_every_check_with_name_status_message_and_fix() -> None:
 
 
 @pytest.mark.parametrize(
-    ("message", "expected"),
-    [
-        (
-            "AIRFLOW_AUTH=jwt needs AIRFLOW_USERNAME and AIRFLOW_PASSWORD: set both.",
-            ("AIRFLOW_AUTH=jwt needs AIRFLOW_USERNAME and AIRFLOW_PASSWORD", "set both."),
-        ),
-        (
-            "AIRFLOW_URL='ftp://x' is not an http(s) URL: set it to the server's base URL.",
-            ("AIRFLOW_URL='ftp://x' is not an http(s) URL", "set it to the server's base URL."),
-        ),
-        (  # a colon inside the problem is not the start of the fix
-            'route "a": "{day}" has no value for event gcs x: check the rule\'s regex',
-            ('route "a": "{day}" has no value for event gcs x', "check the rule's regex"),
-        ),
-        ("Something odd happened", ("Something odd happened", "Something odd happened")),
-    ],
-)
-def test_split_fix_separates_what_is_wrong_from_what_to_do(
-    message: str, expected: tuple[str, str]
-) -> None:
-    assert split_fix(message) == expected
-
-
-@pytest.mark.parametrize(
     ("path", "expected"),
     [
         ("/dags", "/dags"),
@@ -167,7 +143,7 @@ def test_a_check_that_raises_becomes_one_failed_line_not_a_traceback() -> None:
 
     def broken() -> Outcome:
         raise ConfigurationError(
-            "AIRFLOW_SECRET_ARN=arn:x cannot be read (denied): check it exists"
+            "AIRFLOW_SECRET_ARN=arn:x cannot be read (denied)", fix="check it exists"
         )
 
     def buggy() -> Outcome:

@@ -4,7 +4,9 @@ with the same codes (against a local stub of Airflow; test_doctor.py does it on 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from tests.unit.stub_airflow import Reply, StubAirflow, closed_port_url
 pytestmark = pytest.mark.usefixtures("clean_env")
 
 REWORDED = "reworded"
+EXAMPLES = Path(__file__).parents[2] / "examples" / "events"
 Finding = tuple[str, str | None, Status, str | None]  # check, subject, status, fix
 
 
@@ -111,6 +114,48 @@ def test_rewording_every_message_changes_no_check_status_or_fix(
     [line] = [r for r in reworded if r.name == check]
     assert line.status is status
     assert line.fix is not None and line.fix.startswith(fix), line.fix
+
+
+# Settings and routing rules doctor refuses before any request: (env, event, check, fix start).
+SETTINGS_SCENARIOS: list[tuple[str, dict[str, str], Any, str, str]] = [
+    ("url-not-http", {"AIRFLOW_URL": "ftp://x", "DAG_ID": "etl"}, None, "configuration",
+     "set it to the server's base URL"),
+    ("url-with-api-path", {"AIRFLOW_URL": "http://a/api/v1", "DAG_ID": "etl"}, None,
+     "configuration", "set the base URL AIRFLOW_URL=http://a"),
+    ("two-targets", {"AIRFLOW_URL": "http://a", "COMPOSER_ENVIRONMENT":
+     "projects/p/locations/l/environments/e", "DAG_ID": "etl"}, None, "configuration",
+     "set only COMPOSER_ENVIRONMENT"),
+    ("number-out-of-range", {"AIRFLOW_URL": "http://a", "DAG_ID": "etl",
+     "DAGTRIGGER_CONCURRENCY": "0"}, None, "configuration", "e.g. DAGTRIGGER_CONCURRENCY="),
+    ("unknown-route-key", {"AIRFLOW_URL": "http://a", "DAGTRIGGER_ROUTES":
+     '[{"dag_id": "etl", "matsch": {}}]'}, None, "routing", "use only name, match"),
+    ("bad-template", {"AIRFLOW_URL": "http://a", "DAGTRIGGER_ROUTES":
+     '[{"dag_id": "etl", "conf": {"d": "{size:>3}"}}]'}, None, "routing",
+     "write placeholders as {field}"),
+    ("field-the-event-lacks", {"AIRFLOW_URL": "http://a", "DAGTRIGGER_ROUTES":
+     '[{"dag_id": "etl", "conf": {"t": "{metadata.team}"}}]'},
+     json.loads((EXAMPLES / "gcs_finalized.json").read_text()), "routing",
+     "narrow the route's match"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("env", "event", "check", "fix"),
+    [s[1:] for s in SETTINGS_SCENARIOS],
+    ids=[s[0] for s in SETTINGS_SCENARIOS],
+)
+def test_rewording_settings_and_routing_errors_changes_no_check_status_or_fix(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], event: Any, check: str, fix: str
+) -> None:
+    as_worded = [(r.name, r.subject, r.status, r.fix) for r in run_doctor(env, event=event)]
+    reword_every_message(monkeypatch)
+    reworded = run_doctor(env, event=event)
+
+    assert [(r.name, r.subject, r.status, r.fix) for r in reworded] == as_worded
+    [line] = [r for r in reworded if r.name == check]
+    assert line.status is Status.FAIL
+    assert line.fix is not None and line.fix.startswith(fix), line.fix
+    assert REWORDED in line.message
 
 
 def test_the_rewording_reaches_what_doctor_quotes(

@@ -394,7 +394,8 @@ def test_a_field_the_event_lacks_is_a_route_error_naming_route_placeholder_and_e
         router.route(message_event())
     assert str(caught.value) == (
         f'route "daily-sales": "{{bucket}}" has no value for event pubsub {PUBSUB_PUBLISHED} m-1 '
-        '(the event has no field "bucket")'
+        '(the event has no field "bucket"): narrow the route\'s match to events that have it, or '
+        "leave it out of the conf"
     )
 
 
@@ -404,7 +405,8 @@ def test_a_missing_key_is_a_route_error() -> None:
         router.route(s3_event())
     assert str(caught.value) == (
         'route "r": "{metadata.owner}" has no value for event s3 ObjectCreated:Put bucket/key.csv '
-        '("metadata" has no key "owner")'
+        '("metadata" has no key "owner"): narrow the route\'s match to events that have it, or '
+        "leave it out of the conf"
     )
 
 
@@ -430,35 +432,35 @@ ALLOWED_MATCH = (
 @pytest.mark.parametrize(
     ("rules", "message"),
     [
-        ("load", 'DAGTRIGGER_ROUTES: expected a list of routes or {"routes": [...]}, got a string'),
-        ([], "DAGTRIGGER_ROUTES: there are no routes; add at least one"),
-        ({"routes": []}, "DAGTRIGGER_ROUTES: there are no routes; add at least one"),
-        ({"route": []}, 'unknown key "route" at the top level (allowed: routes)'),
-        ({}, 'DAGTRIGGER_ROUTES: missing "routes"; write {"routes": [...]}'),
-        ({"routes": {"dag_id": "x"}}, 'expected a list of routes or {"routes": [...]}, got an obj'),
+        ("load", 'DAGTRIGGER_ROUTES: expected a list of routes, got a string'),
+        ([], "DAGTRIGGER_ROUTES: there are no routes: add at least one"),
+        ({"routes": []}, "DAGTRIGGER_ROUTES: there are no routes: add at least one"),
+        ({"route": []}, 'unknown key "route" at the top level: write {"routes": [...]}'),
+        ({}, 'DAGTRIGGER_ROUTES: missing "routes": write {"routes": [...]}'),
+        ({"routes": {"dag_id": "x"}}, 'expected a list of routes, got an obj'),
         (["x"], "DAGTRIGGER_ROUTES: route #1: must be an object, not a string"),
         ([{"name": "", "dag_id": "x"}], 'route #1: "name" must be a non-empty string'),
         ([{"name": 3, "dag_id": "x"}], 'route #1: "name" must be a non-empty string'),
         (
             [{"name": "daily-sales", "dag_id": "x", "match": {"prefx": "a"}}],
-            'DAGTRIGGER_ROUTES: route "daily-sales": unknown key "prefx" in "match" '
-            f"(allowed: {ALLOWED_MATCH})",
+            'DAGTRIGGER_ROUTES: route "daily-sales": unknown key "prefx" in "match": '
+            f"use only {ALLOWED_MATCH}",
         ),
         (
             [{"dag_id": "x"}, {"dagid": "x"}],
-            'route #2: unknown key "dagid" in the route '
-            "(allowed: name, match, dag_id, conf, replace_conf)",
+            'route #2: unknown key "dagid" in the route: '
+            "use only name, match, dag_id, conf, replace_conf",
         ),
         ([{"dag_id": "x", "match": []}], 'route #1: "match" must be an object, not an array'),
-        ([{"match": {}}], 'route #1: has no "dag_id"; add one, or set DAG_ID as the default'),
+        ([{"match": {}}], 'route #1: has no "dag_id": add one, or set DAG_ID as the default'),
         ([{"dag_id": ""}], 'route #1: "dag_id": the DAG id is empty'),
         ([{"dag_id": None}], 'route #1: "dag_id": the DAG id must be a string, not null'),
-        ([{"dag_id": "a/b"}], 'route #1: "dag_id": "a/b" is not a valid DAG id; use only letters'),
+        ([{"dag_id": "a/b"}], 'route #1: "dag_id": "a/b" is not a valid DAG id: use only letters'),
         ([{"dag_id": "x" * 251}], "the DAG id is 251 characters long; Airflow allows 250"),
         (
             [{"dag_id": "x", "match": {"provider": "gsc"}}],
-            'route #1: unknown provider "gsc" in "match.provider" '
-            "(allowed: gcs, pubsub, s3, sqs, sns, eventbridge)",
+            'route #1: unknown provider "gsc" in "match.provider": '
+            "use one of gcs, pubsub, s3, sqs, sns, eventbridge",
         ),
         (
             [{"dag_id": "x", "match": {"provider": ["gcs", "GCS"]}}],
@@ -474,12 +476,12 @@ ALLOWED_MATCH = (
         ),
         (
             [{"dag_id": "x", "match": {"suffix": []}}],
-            'route #1: "match.suffix" is an empty list, which matches nothing; remove it',
+            'route #1: "match.suffix" is an empty list, which matches nothing: remove it',
         ),
         (
             [{"dag_id": "x", "match": {"regex": "sales/(?P<date"}}],
             'route #1: "match.regex" is not a valid regular expression: invalid named capture '
-            "group: (?P<date (RE2 syntax: named groups as (?P<name>...);",
+            "group: (?P<date. Routes use RE2 syntax: named groups as (?P<name>...);",
         ),
         (
             [{"dag_id": "x", "match": {"regex": ["a"]}}],
@@ -487,7 +489,7 @@ ALLOWED_MATCH = (
         ),
         (
             [{"dag_id": "x", "match": {"regex": r"(?P<name>[^/]+)$"}}],
-            '"match.regex" has a group named "name", which is already a conf field; '
+            '"match.regex" has a group named "name", which is already a conf field: '
             'rename the group (e.g. "name_part")',
         ),
         (
@@ -514,16 +516,16 @@ ALLOWED_MATCH = (
         ),
         (
             [{"dag_id": "x", "conf": {"p": "{date}"}}],
-            'route #1: conf.p: "{date}": unknown field "date" in {date} (fields: attributes,',
+            'route #1: conf.p: "{date}": unknown field "date" in {date}: use one of the fields attributes,',
         ),
         (
             [{"dag_id": "x", "match": {"regex": "(?P<day>.)"}, "conf": {"p": "{date}"}}],
-            'unknown field "date" in {date} (fields: attributes, bucket, content_type, data, '
+            'unknown field "date" in {date}: use one of the fields attributes, bucket, content_type, data, '
             "data_encoding, day, detail,",
         ),
         (
             [{"name": "a", "dag_id": "x"}, {"name": "a", "dag_id": "y"}],
-            'DAGTRIGGER_ROUTES: two routes are named "a"; give each route its own name',
+            'DAGTRIGGER_ROUTES: two routes are named "a": give each route its own name',
         ),
         (
             [{"dag_id": "x"}, {"name": "route-1", "dag_id": "y"}],
@@ -545,7 +547,7 @@ def test_errors_name_the_source_the_rules_came_from() -> None:
 def test_an_invalid_default_dag_id_is_refused() -> None:
     error = load_error([{"match": {}}], default_dag_id="bad id")
     assert error == (
-        'DAG_ID (the DAG of routes without "dag_id"): "bad id" is not a valid DAG id; '
+        'DAG_ID (the DAG of routes without "dag_id"): "bad id" is not a valid DAG id: '
         'use only letters, digits, "_", "." and "-"'
     )
 
@@ -734,10 +736,10 @@ def test_syntax_re2_refuses_names_the_problem_and_what_routes_accept(
     error = load_error([{"dag_id": "x", "match": {"regex": pattern}}])
 
     assert error == (
-        f'DAGTRIGGER_ROUTES: route #1: "match.regex" is not a valid regular expression: {problem} '
-        "(RE2 syntax: named groups as (?P<name>...); no backreferences, lookarounds, atomic or "
-        r"possessive groups, or conditionals; \z, not \Z, for the end of the name; \d, \w, \s "
-        r"and \b are ASCII-only)"
+        f'DAGTRIGGER_ROUTES: route #1: "match.regex" is not a valid regular expression: {problem}. '
+        "Routes use RE2 syntax: named groups as (?P<name>...); no backreferences, lookarounds, "
+        r"atomic or possessive groups, or conditionals; \z, not \Z, for the end of the name; "
+        r"\d, \w, \s and \b are ASCII-only."
     )
     assert capfd.readouterr().err == ""  # RE2 logs nothing of its own
 
@@ -745,8 +747,8 @@ def test_syntax_re2_refuses_names_the_problem_and_what_routes_accept(
 @pytest.mark.parametrize(
     ("pattern", "message"),
     [
-        (r"^(?P<x>\C)", r'"match.regex" uses \C (one byte), which can cut a character in two; use'),
-        (r"(?P<day>\d\d)|(?P<day>[a-z]+)", '"match.regex" has two groups named "day"; give each'),
+        (r"^(?P<x>\C)", r'"match.regex" uses \C (one byte), which can cut a character in two: use'),
+        (r"(?P<day>\d\d)|(?P<day>[a-z]+)", '"match.regex" has two groups named "day": give each'),
         (r"(?<day>\d\d)-(?P<day>\d\d)", '"match.regex" has two groups named "day"'),
         ("\ud800", '"match.regex" is not valid Unicode (surrogates not allowed at position 0)'),
     ],

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from dagtrigger.dispatch import plan_events
 from dagtrigger.doctor.context import Context
-from dagtrigger.doctor.model import Outcome, fail, ok, split_fix, warn
+from dagtrigger.doctor.model import Outcome, fail, ok, problem_and_fix, warn
 from dagtrigger.errors import ConfigurationError, EventError
 from dagtrigger.events import normalise
 from dagtrigger.routes_source import describe_source
@@ -32,8 +32,7 @@ def check_configuration(ctx: Context) -> Outcome:
         settings = Settings.from_env(ctx.env)
         proxy = describe_proxy(settings, ctx)
     except ConfigurationError as exc:
-        problem, fix = split_fix(str(exc))
-        return fail(problem, fix)
+        return fail(*problem_and_fix(exc))
     ctx.settings = settings
     return ok(
         f"{describe_target(settings)}; auth: {explain_auth(settings, ctx.env)}; "
@@ -138,8 +137,7 @@ def check_routing(ctx: Context) -> Outcome:
     if plan.runs:
         ctx.dag_ids = tuple(dict.fromkeys(run.dag_id for run in plan.runs))
     if plan.route_errors:
-        problem, fix = split_fix(str(plan.route_errors[0]))
-        return fail(problem, fix)
+        return fail(*problem_and_fix(plan.route_errors[0]))
     if not plan.runs:
         reasons = "; ".join(plan.ignored) or "nothing to do"
         return warn(

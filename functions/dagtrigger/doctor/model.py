@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -65,32 +64,6 @@ class CheckResult:
 
 
 def problem_and_fix(error: DagTriggerError) -> tuple[str, str]:
-    """What is wrong and what to do about it, as the error carries them.
-
-    An error made without a fix of its own, whose words may still hold one, is split by
-    `split_fix`.
-    """
-    if error.fix is not None:
-        return error.problem, error.fix
-    return split_fix(error.problem)
-
-
-# dagtrigger's messages read "what is wrong: what to do". The fix starts with one of these.
-_FIX_START = re.compile(
-    r":\s+(?=(?:set|unset|grant|allow|give|check|use|run|store|package|pip|pre-register|"
-    r"install|issue|point|make|add|fix)\b)",
-    re.IGNORECASE,
-)
-
-
-def split_fix(text: str) -> tuple[str, str]:
-    """Split one of dagtrigger's error messages into what is wrong and what to do about it.
-
-    "AIRFLOW_AUTH=jwt needs AIRFLOW_USERNAME and AIRFLOW_PASSWORD: set both." becomes
-    ("AIRFLOW_AUTH=jwt needs AIRFLOW_USERNAME and AIRFLOW_PASSWORD", "set both.")
-    A message without such a part is its own fix: it names what to change.
-    """
-    match = _FIX_START.search(text)
-    if match is None:
-        return text, text
-    return text[: match.start()], text[match.end() :]
+    """What is wrong and what to do about it, as the error carries them; an error that carries
+    no fix names what to change in its problem."""
+    return error.problem, error.fix or error.problem
