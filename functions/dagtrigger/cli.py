@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 from dagtrigger.dispatch import Report
 from dagtrigger.errors import ConfigurationError, DagTriggerError, ErrorKind, EventError
 from dagtrigger.events.payload import load_json
-from dagtrigger.runtime import build_client, build_dispatcher
+from dagtrigger.runtime import build_client, build_dispatcher, build_target
 from dagtrigger.settings import Settings
 
 EXIT_REFUSED = 1
@@ -75,8 +75,10 @@ def _parser() -> argparse.ArgumentParser:
     plan.set_defaults(command=_plan)
     send.set_defaults(command=_send)
 
-    trigger = commands.add_parser("trigger", help="start one run of a DAG directly")
-    trigger.add_argument("dag_id")
+    trigger = commands.add_parser(
+        "trigger", help="start one run of a DAG (or MWAA Serverless workflow) directly"
+    )
+    trigger.add_argument("dag_id", help="the DAG id; on MWAA Serverless the workflow's name or ARN")
     trigger.add_argument("--conf", default="{}", help="the run's conf as a JSON object")
     trigger.add_argument("--run-id", help="a run id; the same id twice starts one run")
     trigger.add_argument("--wait", action="store_true", help="wait for the run to finish")
@@ -136,7 +138,9 @@ def _environment(
 
     env = dict(os.environ)
     if getattr(args, "dag_id", None):
-        env["DAG_ID"] = args.dag_id
+        # On MWAA Serverless the DAG is a workflow: --dag-id (or trigger's) names another one.
+        serverless = env.get("MWAA_SERVERLESS_WORKFLOW", "").strip()
+        env["MWAA_SERVERLESS_WORKFLOW" if serverless else "DAG_ID"] = args.dag_id
     if getattr(args, "routes", None):
         env["DAGTRIGGER_ROUTES"] = args.routes
     env.update(extra or {})
@@ -197,7 +201,7 @@ def _trigger(args: argparse.Namespace) -> int:
         raise ConfigurationError("--conf must be a JSON object", fix=_CONF_EXAMPLE)
     poll = _seconds("--poll", args.poll)
     wait_timeout = _seconds("--wait-timeout", args.wait_timeout)
-    client = build_client(_settings(args, {"DAG_ID": args.dag_id}))
+    client = build_target(_settings(args))
     result = client.trigger(args.dag_id, args.run_id, conf)
     _print(
         {

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from dagtrigger.airflow.client import AirflowClient, Outcome, run_state
+from dagtrigger.airflow.client import Outcome, RunTarget, run_state
 from dagtrigger.airflow.retry import RetryPolicy
 from dagtrigger.errors import ConfigurationError, DagTriggerError, RouteError
 from dagtrigger.events import Event, Normalised, normalise
@@ -134,7 +134,7 @@ class Dispatcher:
     def __init__(
         self,
         router: Callable[[], Router],
-        client: Callable[[], AirflowClient],
+        client: Callable[[], RunTarget],
         max_conf_bytes: int = DEFAULT_MAX_CONF_BYTES,
     ) -> None:
         self._router = router
@@ -175,7 +175,7 @@ class Dispatcher:
         return self.send(self.plan(payload), deadline=deadline)
 
     @staticmethod
-    def _send_one(client: AirflowClient, run: PlannedRun, retry: RetryPolicy | None) -> RunOutcome:
+    def _send_one(client: RunTarget, run: PlannedRun, retry: RetryPolicy | None) -> RunOutcome:
         try:
             result = client.trigger(
                 run.dag_id,

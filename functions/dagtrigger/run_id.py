@@ -46,3 +46,17 @@ def canonical_identity(identity: tuple[str, ...]) -> str:
 
 def _sanitise(text: str) -> str:
     return _DOTS.sub(".", _DISALLOWED.sub("_", text)).strip("_") or "_"
+
+
+CLIENT_TOKEN_PREFIX = "dagtrigger-"  # noqa: S105 (an idempotency token, no secret)
+
+
+def build_client_token(dag_run_id: str, target: str) -> str:
+    """The idempotency token for one run of one target (e.g. MWAA Serverless's ClientToken).
+
+    It is derived from the run id, itself derived from the event's identity, and from the target,
+    so that an event starting runs of two workflows gives each its own token: 75 printable ASCII
+    characters, within the 1 to 128 of [!-~] such tokens take.
+    """
+    digest = hashlib.sha256(json.dumps([dag_run_id, target]).encode()).hexdigest()
+    return CLIENT_TOKEN_PREFIX + digest

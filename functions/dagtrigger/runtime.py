@@ -9,8 +9,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from dagtrigger.airflow.client import AirflowClient
+from dagtrigger.airflow.client import AirflowClient, RunTarget
 from dagtrigger.airflow.retry import RetryPolicy, call_with_retries
 from dagtrigger.airflow.throttle import Throttle
 from dagtrigger.airflow.transport import HttpTransport, Transport
@@ -21,6 +22,9 @@ from dagtrigger.http import HttpSession
 from dagtrigger.routes_source import CachedRoutes, describe_source
 from dagtrigger.routing import Router
 from dagtrigger.settings import AuthMode, Settings, check_credentials
+
+if TYPE_CHECKING:
+    from dagtrigger.airflow.mwaa_serverless import WorkflowClient
 
 
 def build_router(settings: Settings) -> Callable[[], Router]:
@@ -42,6 +46,12 @@ def build_router(settings: Settings) -> Callable[[], Router]:
 
 def build_client(settings: Settings, session: HttpSession | None = None) -> AirflowClient:
     """The Airflow client for the configured web server, auth path and API version."""
+    if settings.auth == AuthMode.MWAA_SERVERLESS:
+        raise ConfigurationError(
+            "An MWAA Serverless workflow has no Airflow REST API to call",
+            fix="use `dagtrigger send`, `trigger` or `doctor`; `api` needs an Airflow "
+            "(AIRFLOW_URL, COMPOSER_ENVIRONMENT or MWAA_ENVIRONMENT).",
+        )
     session = session or HttpSession(timeout=settings.timeout)
     retry = RetryPolicy(deadline=settings.deadline)
     if settings.composer_environment is not None:
@@ -61,6 +71,24 @@ def build_client(settings: Settings, session: HttpSession | None = None) -> Airf
     transport = HttpTransport(base_url, build_auth(mode, settings, session, base_url), session)
     return AirflowClient(
         transport, api_version=api_version, retry=retry, throttle=_throttle(settings, None)
+    )
+
+
+def build_target(settings: Settings, session: HttpSession | None = None) -> RunTarget:
+    """What starts the runs: MWAA Serverless's StartWorkflowRun, or an Airflow's REST API."""
+    if settings.auth == AuthMode.MWAA_SERVERLESS:
+        return build_workflow_client(settings)
+    return build_client(settings, session)
+
+
+def build_workflow_client(settings: Settings) -> WorkflowClient:
+    from dagtrigger.airflow.mwaa_serverless import WorkflowClient, serverless_client
+
+    return WorkflowClient(
+        serverless_client(settings.timeout),
+        settings.mwaa_serverless_workflow,
+        retry=RetryPolicy(deadline=settings.deadline),
+        throttle=_throttle(settings, None),
     )
 
 
@@ -199,14 +227,14 @@ def build_auth(mode: AuthMode, settings: Settings, session: HttpSession, base_ur
 
 
 def build_dispatcher(settings: Settings) -> Dispatcher:
-    client: AirflowClient | None = None
+    client: RunTarget | None = None
     lock = threading.Lock()
 
-    def get_client() -> AirflowClient:
+    def get_client() -> RunTarget:
         nonlocal client
         with lock:
             if client is None:
-                client = build_client(settings)
+                client = build_target(settings)
             return client
 
     return Dispatcher(build_router(settings), get_client, settings.max_conf_bytes)

@@ -19,6 +19,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from dagtrigger.airflow.api import ApiVersion
+from dagtrigger.airflow.mwaa_serverless import WORKFLOW_ARN, WORKFLOW_NAME, workflow_label
 from dagtrigger.base_url import check_base_url, describe_character, is_control_character
 from dagtrigger.errors import ConfigurationError
 
@@ -34,6 +35,7 @@ class AuthMode(StrEnum):
     IAP = "iap"  # a Google ID token for the IAP in front of Composer 1
     MWAA = "mwaa"  # MWAA's invoke_rest_api, signed with the function's IAM identity
     MWAA_WEB = "mwaa-web"  # MWAA's web login, with a token from the function's IAM identity
+    MWAA_SERVERLESS = "mwaa-serverless"  # StartWorkflowRun, as the function's IAM identity
 
 
 class Kind(StrEnum):
@@ -120,6 +122,12 @@ SETTINGS_TABLE = (
         "instead of AIRFLOW_URL: projects/P/locations/L/environments/E",
     ),
     Setting("MWAA_ENVIRONMENT", Kind.NAME, "instead of AIRFLOW_URL: the MWAA environment's name"),
+    Setting(
+        "MWAA_SERVERLESS_WORKFLOW",
+        Kind.NAME,
+        "instead of AIRFLOW_URL and DAG_ID: an MWAA Serverless workflow's ARN or name",
+        example="arn:aws:airflow-serverless:REGION:ACCOUNT:workflow/NAME-ID",
+    ),
     Setting(
         "AIRFLOW_AUTH",
         Kind.CHOICE,
@@ -274,6 +282,7 @@ class Settings:
     rate_limit: float | None = None  # None: the auth path's own
     concurrency: int = int(_default("DAGTRIGGER_CONCURRENCY"))
     secret_arn: str | None = None
+    mwaa_serverless_workflow: str | None = None  # an ARN or a name, as set
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -298,12 +307,25 @@ class Settings:
                 "MWAA_ENVIRONMENT (dagtrigger asks MWAA for the web server), or only AIRFLOW_URL.",
             )
         secret_arn = read.given("AIRFLOW_SECRET_ARN")
-        auth = _choose_auth(
-            read.choice("AIRFLOW_AUTH", AuthMode),
-            username,
-            password,
-            token,
-            _Target(airflow_url, composer_environment, iap_client_id, mwaa_environment, secret_arn),
+        requested_auth = read.choice("AIRFLOW_AUTH", AuthMode)
+        workflow = _check_serverless_workflow(
+            read.given("MWAA_SERVERLESS_WORKFLOW"),
+            requested_auth,
+            airflow_url or composer_environment or mwaa_environment,
+            read.given("DAG_ID"),
+        )
+        auth = (
+            AuthMode.MWAA_SERVERLESS
+            if workflow is not None or requested_auth == AuthMode.MWAA_SERVERLESS
+            else _choose_auth(
+                requested_auth,
+                username,
+                password,
+                token,
+                _Target(
+                    airflow_url, composer_environment, iap_client_id, mwaa_environment, secret_arn
+                ),
+            )
         )
         api_version = read.choice("AIRFLOW_API_VERSION", ApiVersion)
         if auth is not None or (composer_environment is None and secret_arn is None):
@@ -316,7 +338,7 @@ class Settings:
             password=password,
             token=token,
             api_version=api_version,
-            dag_id=read.given("DAG_ID"),
+            dag_id=read.given("DAG_ID") or (workflow_label(workflow) if workflow else None),
             routes=read.given("DAGTRIGGER_ROUTES"),
             timeout=read.seconds("AIRFLOW_TIMEOUT"),
             deadline=read.seconds("DAGTRIGGER_DEADLINE"),
@@ -332,6 +354,7 @@ class Settings:
             concurrency=read.count("DAGTRIGGER_CONCURRENCY"),
             max_conf_bytes=read.count("DAGTRIGGER_MAX_CONF_BYTES"),
             secret_arn=secret_arn,
+            mwaa_serverless_workflow=workflow,
             composer_api_endpoint=(
                 check_base_url(read.given("COMPOSER_API_ENDPOINT"), "COMPOSER_API_ENDPOINT")
                 or _default("COMPOSER_API_ENDPOINT")
@@ -606,3 +629,42 @@ def _check_composer_environment(name: str | None) -> str | None:
             "describe NAME --location REGION --format='value(name)').",
         )
     return name
+
+
+def _check_serverless_workflow(
+    workflow: str | None, auth: AuthMode | None, other_target: str | None, dag_id: str | None
+) -> str | None:
+    """MWAA_SERVERLESS_WORKFLOW, an ARN or a name, chosen alone: it is the target and its DAG."""
+    serverless = workflow is not None or auth == AuthMode.MWAA_SERVERLESS
+    if not serverless:
+        return None
+    if auth not in (None, AuthMode.MWAA_SERVERLESS):
+        raise ConfigurationError(
+            f"MWAA_SERVERLESS_WORKFLOW is set with AIRFLOW_AUTH={auth}",
+            fix=f"unset AIRFLOW_AUTH, or set AIRFLOW_AUTH={AuthMode.MWAA_SERVERLESS}: a workflow "
+            "run is started with the function's IAM identity.",
+        )
+    if other_target is not None:
+        raise ConfigurationError(
+            "MWAA Serverless is chosen (MWAA_SERVERLESS_WORKFLOW or AIRFLOW_AUTH="
+            f"{AuthMode.MWAA_SERVERLESS}) with AIRFLOW_URL, COMPOSER_ENVIRONMENT or "
+            "MWAA_ENVIRONMENT",
+            fix="set only MWAA_SERVERLESS_WORKFLOW: a serverless workflow has no web server or "
+            "environment.",
+        )
+    if workflow is not None and dag_id is not None:
+        raise ConfigurationError(
+            "Both MWAA_SERVERLESS_WORKFLOW and DAG_ID are set",
+            fix="unset DAG_ID: the workflow is what every event (or every route naming no "
+            "dag_id) starts.",
+        )
+    if workflow is not None and not (
+        WORKFLOW_ARN.fullmatch(workflow)
+        or (len(workflow) <= 255 and WORKFLOW_NAME.fullmatch(workflow))
+    ):
+        raise ConfigurationError(
+            f"MWAA_SERVERLESS_WORKFLOW={workflow!r} is neither a workflow ARN nor a workflow name",
+            fix="set the ARN (arn:aws:airflow-serverless:REGION:ACCOUNT:workflow/NAME-ID) or the "
+            "name as `aws mwaa-serverless list-workflows` shows them.",
+        )
+    return workflow

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from dagtrigger.airflow.answers import REFUSALS, Answer, Asked, classify, kind_of_status
@@ -44,6 +44,24 @@ class TriggerResult:
     @property
     def state(self) -> str | None:
         return run_state(self.dag_run)
+
+
+class RunTarget(Protocol):
+    """What starts and reads runs: an Airflow (AirflowClient) or MWAA Serverless (WorkflowClient)."""
+
+    retry: RetryPolicy
+
+    def trigger(
+        self,
+        dag_id: str,
+        dag_run_id: str | None,
+        conf: Mapping[str, Any],
+        *,
+        note: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> TriggerResult: ...
+
+    def get_dag_run(self, dag_id: str, dag_run_id: str) -> Mapping[str, Any] | None: ...
 
 
 def run_state(dag_run: Mapping[str, Any]) -> str | None:

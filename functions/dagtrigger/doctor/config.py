@@ -23,6 +23,7 @@ AUTH_LABELS = {
     AuthMode.IAP: "a Google ID token for IAP",
     AuthMode.MWAA: "MWAA invoke_rest_api, as the function's IAM identity",
     AuthMode.MWAA_WEB: "MWAA web login, as the function's IAM identity",
+    AuthMode.MWAA_SERVERLESS: "MWAA Serverless StartWorkflowRun, as the function's IAM identity",
 }
 
 
@@ -53,6 +54,9 @@ def describe_proxy(settings: Settings, ctx: Context) -> str:
 
 
 def describe_target(settings: Settings) -> str:
+    if settings.auth == AuthMode.MWAA_SERVERLESS:
+        workflow = settings.mwaa_serverless_workflow
+        return "Amazon MWAA Serverless" + (f" workflow {workflow}" if workflow else "")
     if settings.composer_environment is not None:
         return f"Cloud Composer environment {settings.composer_environment}"
     if settings.mwaa_environment is not None:
@@ -67,6 +71,8 @@ def explain_auth(settings: Settings, env: Mapping[str, str]) -> str:
         return f"{AUTH_LABELS[mode]} (AIRFLOW_AUTH={mode})"
     if mode == AuthMode.BEARER:
         return f"{AUTH_LABELS[mode]} (AIRFLOW_TOKEN is set)"
+    if mode == AuthMode.MWAA_SERVERLESS:
+        return f"{AUTH_LABELS[mode]} (MWAA_SERVERLESS_WORKFLOW is set)"
     if mode == AuthMode.MWAA:
         return (
             f"{AUTH_LABELS[mode]} (MWAA_ENVIRONMENT is set; "
@@ -99,6 +105,8 @@ def explain_auth(settings: Settings, env: Mapping[str, str]) -> str:
 
 
 def explain_api_version(settings: Settings) -> str:
+    if settings.auth == AuthMode.MWAA_SERVERLESS:
+        return "none (a workflow run is started with StartWorkflowRun, not Airflow's REST API)"
     if settings.api_version is not None:
         return f"{settings.api_version.prefix} (AIRFLOW_API_VERSION)"
     if settings.composer_environment is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from dagtrigger.airflow.api import ApiVersion
@@ -16,6 +16,9 @@ from dagtrigger.composer import ComposerEnvironment
 from dagtrigger.dispatch import Plan
 from dagtrigger.http import HttpSession, Response
 from dagtrigger.settings import AuthMode, Settings
+
+if TYPE_CHECKING:
+    from dagtrigger.airflow.mwaa_serverless import WorkflowClient
 
 _ANY_PREFIX = re.compile("^(?:" + "|".join(re.escape(v.prefix) for v in ApiVersion) + ")(?=/|$)")
 
@@ -43,6 +46,8 @@ class Context:
     client: AirflowClient | None = None
     version_source: str = "detected"
     dags: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    workflows: WorkflowClient | None = None  # MWAA Serverless, instead of an Airflow client
+    workflow_descriptions: dict[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def need_settings(self) -> Settings:
@@ -53,6 +58,11 @@ class Context:
     def need_client(self) -> AirflowClient:
         assert self.client is not None  # built by the environment or API version check
         return self.client
+
+    @property
+    def need_workflows(self) -> WorkflowClient:
+        assert self.workflows is not None  # built by the workflow client check
+        return self.workflows
 
     @property
     def base_url(self) -> str | None:

@@ -26,7 +26,7 @@ def check_credentials(ctx: Context) -> Outcome:
         AuthMode.IAP,
     ):
         return _google(ctx, settings)
-    if settings.mwaa_environment is not None:
+    if settings.mwaa_environment is not None or settings.auth == AuthMode.MWAA_SERVERLESS:
         return _aws(ctx)
     if settings.secret_arn is not None:
         return _secret(ctx, settings)
@@ -143,7 +143,9 @@ def _aws(ctx: Context) -> Outcome:
             "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
         )
     if session.region_name is None:
-        return fail("no AWS region", "set AWS_REGION to the MWAA environment's region")
+        return fail(
+            "no AWS region", "set AWS_REGION to the MWAA environment's (or workflow's) region"
+        )
     source = _AWS_SOURCES.get(credentials.method, credentials.method)
     return ok(f"AWS credentials from {source}, region {session.region_name}")
 

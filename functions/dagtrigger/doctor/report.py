@@ -35,6 +35,10 @@ _LABELS = {
     "dag.params": "DAG {subject} params",
     "dag": "DAG {subject}",
     "dag.rest": "DAG {subject} state, permission and params",
+    "workflow.client": "MWAA Serverless client",
+    "workflow.exists": "workflow {subject} exists",
+    "workflow.start": "may start {subject}",
+    "workflow.params": "workflow {subject} parameters",
 }
 
 

@@ -30,9 +30,16 @@ from dagtrigger.doctor.model import (
 )
 from dagtrigger.doctor.report import label
 from dagtrigger.doctor.server import check_api_version, check_environment, check_reachable
+from dagtrigger.doctor.workflows import (
+    check_may_start,
+    check_workflow_client,
+    check_workflow_exists,
+    check_workflow_parameters,
+)
 from dagtrigger.errors import DagTriggerError
 from dagtrigger.http import HttpSession
 from dagtrigger.redact import redact
+from dagtrigger.settings import AuthMode
 
 _PASSED = (Status.OK, Status.WARN)
 
@@ -99,6 +106,9 @@ def run_doctor(
     for run in ctx.plan.runs if ctx.plan else ():
         checks.add("run", ok(describe_run(run.conf, run.dag_run_id)), run.dag_id)
     checks.run("credentials", lambda: check_credentials(ctx))
+    if settings.auth == AuthMode.MWAA_SERVERLESS:
+        _check_workflows(checks, ctx)
+        return checks.results
     target = ("credentials",)
     if settings.composer_environment is not None or settings.mwaa_environment is not None:
         checks.run("environment", lambda: check_environment(ctx), requires=target)
@@ -109,6 +119,31 @@ def run_doctor(
     for dag_id in ctx.dag_ids or ((settings.dag_id,) if settings.dag_id else ()):
         _check_dag(checks, ctx, dag_id)
     return checks.results
+
+
+def _check_workflows(checks: Checklist, ctx: Context) -> None:
+    """MWAA Serverless has no web server or REST API: the workflows themselves are checked."""
+    checks.run("workflow.client", lambda: check_workflow_client(ctx), requires=("credentials",))
+    settings = ctx.need_settings
+    for workflow in ctx.dag_ids or ((settings.dag_id,) if settings.dag_id else ()):
+        _check_workflow(checks, ctx, workflow)
+
+
+def _check_workflow(checks: Checklist, ctx: Context, workflow: str) -> None:
+    def bind(check: Callable[[Context, str], Outcome]) -> Callable[[], Outcome]:
+        return lambda: check(ctx, workflow)
+
+    checks.run(
+        "workflow.exists",
+        bind(check_workflow_exists),
+        subject=workflow,
+        requires=("workflow.client",),
+    )
+    exists = (f"workflow.exists:{workflow}",)
+    checks.run("workflow.start", bind(check_may_start), subject=workflow, requires=exists)
+    checks.run(
+        "workflow.params", bind(check_workflow_parameters), subject=workflow, requires=exists
+    )
 
 
 def _check_dag(checks: Checklist, ctx: Context, dag_id: str) -> None:
