@@ -428,3 +428,108 @@ def test_concurrent_senders_on_sqlite_airflow_lose_and_double_nothing(
     assert outcomes.count("failed") == 0
     assert outcomes.count("created") + outcomes.count("duplicate") == len(events)
     assert len(runs) - before == len(events)
+
+
+SERVERLESS_EVENTS = 300 if FULL else 100
+SERVERLESS_FAULT_RATES = {  # 25 % of the calls meet a fault
+    "500": 0.05,
+    "503": 0.04,
+    "429": 0.04,
+    "reset_before": 0.04,
+    "reset_after": 0.04,
+    "slow_after": 0.04,
+}
+
+
+@pytest.mark.parametrize("platform", ["lambda-async", "sqs"])
+def test_mwaa_serverless_through_faults_starts_each_workflow_run_once(
+    monkeypatch: pytest.MonkeyPatch, counter: OutcomeCounter, platform: str
+) -> None:
+    from tests.standins.mwaa_serverless import MwaaServerlessStandin, Workflow
+
+    tag = uuid.uuid4().hex[:8]
+    with (
+        MwaaServerlessStandin([Workflow("chaos")]) as service,
+        ChaosProxy(
+            service.url,
+            SERVERLESS_FAULT_RATES,
+            slow_seconds=1.5,
+            faulted="/",
+            keep_all_headers=True,
+        ) as proxy,
+    ):
+        for name in ("DAG_ID", "AIRFLOW_URL", "DAGTRIGGER_ROUTES", "AIRFLOW_AUTH", "AWS_PROFILE"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in service.client_env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_MWAA_SERVERLESS", proxy.url)
+        monkeypatch.setenv("MWAA_SERVERLESS_WORKFLOW", service.arn("chaos"))
+        monkeypatch.setenv("AIRFLOW_TIMEOUT", "1")  # a slow_after answer comes later
+        monkeypatch.setenv("DAGTRIGGER_DEADLINE", "5")
+        runtime.reset()
+        handler = _lambda_handler()
+        if platform == "sqs":
+            events: list[tuple[str, Any]] = [
+                (
+                    f"{tag}-{n}",
+                    {"messageId": f"{tag}-{n}", "receiptHandle": f"h-{n}", "body": json.dumps({"part": n}),
+                     "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1717222502437"},
+                     "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                     "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:chaos",
+                     "awsRegion": "eu-west-1"},
+                )
+                for n in range(SERVERLESS_EVENTS)
+            ]  # fmt: skip
+
+            def deliver(batch: Sequence[tuple[str, Any]]) -> set[str]:
+                try:
+                    answer = handler({"Records": [record for _, record in batch]}, None)
+                except Exception:
+                    return {key for key, _ in batch}
+                return {failure["itemIdentifier"] for failure in answer["batchItemFailures"]}
+
+            simulator = PlatformSimulator(deliver, max_attempts=5, batch_size=10, workers=2)
+        else:
+            events = [
+                (
+                    f"{tag}-{n}",
+                    {"version": "0", "id": f"{tag}-{n}", "detail-type": "Batch Finished",
+                     "source": "acme.batch", "account": "123456789012",
+                     "time": "2024-06-01T00:00:00Z", "region": "eu-west-1", "resources": [],
+                     "detail": {"batch": n}},
+                )
+                for n in range(SERVERLESS_EVENTS)
+            ]  # fmt: skip
+
+            def deliver(batch: Sequence[tuple[str, Any]]) -> set[str]:
+                ((key, event),) = batch
+                try:
+                    handler(event, None)
+                except Exception:
+                    return {key}
+                return set()
+
+            simulator = PlatformSimulator(deliver, max_attempts=3, workers=4)
+        try:
+            stats = simulator.run(events, timeout=600)
+        finally:
+            runtime.reset()
+        runs = service.runs_of("chaos")
+        parts = sorted(
+            (run.parameters.get("data") or run.parameters.get("detail") or {}).get(
+                "part", (run.parameters.get("detail") or {}).get("batch")
+            )
+            for run in runs
+        )
+        injected = sum(proxy.injected.values())
+        print(
+            f"\n[chaos] MWAA Serverless, {platform}: {len(events)} events, {len(runs)} workflow "
+            f"runs; faults injected {injected} of {proxy.api_requests} calls "
+            f"({injected / max(proxy.api_requests, 1):.0%}) {dict(proxy.injected)}; client "
+            f"retries {counter.retries}; platform redeliveries {stats.redeliveries}, duplicate "
+            f"deliveries {stats.duplicates_sent}, dead-lettered {len(stats.dead_lettered)}; "
+            f"outcomes {counter.outcomes}"
+        )
+    assert not stats.dead_lettered, f"dead-lettered: {stats.dead_lettered[:5]}"
+    assert proxy.injected["reset_after"] and proxy.injected["slow_after"]
+    assert parts == list(range(len(events))), "each event's run exactly once"

@@ -7,6 +7,11 @@ Each request to the Airflow API meets, with the given probabilities, one of:
 - `reset_after`: the request reaches Airflow (the run is created), then the connection is reset;
 - `slow_after`: the request reaches Airflow, and the answer comes later than the client waits.
 The two `_after` faults are the hard ones: the run exists, the client does not know it.
+
+In front of an AWS JSON service (MWAA Serverless: every call is `POST /`), `faulted="/"` draws a
+fault for every request and `keep_all_headers=True` passes the request on as signed (Host
+included, so that the SigV4 signature still holds); the error answers carry no AWS error code,
+as a load balancer's would not.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ class ChaosProxy(LoopbackServer):
         *,
         seed: int = 7,
         slow_seconds: float = 1.5,
+        faulted: str = "/api/",
+        keep_all_headers: bool = False,
     ) -> None:
         unknown = set(fault_rates) - set(FAULTS)
         if unknown:
@@ -45,6 +52,8 @@ class ChaosProxy(LoopbackServer):
         self.upstream_url = upstream_url
         self.fault_rates = dict(fault_rates)
         self.slow_seconds = slow_seconds
+        self.faulted = faulted
+        self.keep_all_headers = keep_all_headers
         self.injected: Counter[str] = Counter()
         self.api_requests = 0  # every request under /api/, each a draw for a fault
         self._random = random.Random(seed)
@@ -59,7 +68,12 @@ class ChaosProxy(LoopbackServer):
         if fault == "429":
             retry_after = {"Retry-After": "0.2"} if self.coin() else {}
             return json_response(429, {"detail": "slow down"}, retry_after)
-        headers = {k: v for k, v in request.headers.items() if k in ("authorization", "cookie")}
+        kept = None if self.keep_all_headers else ("authorization", "cookie")
+        headers = {
+            k: v
+            for k, v in request.headers.items()
+            if (k in kept if kept is not None else k != "content-length")
+        }
         answer = forward(self.upstream_url, request, headers, timeout=60)
         if fault == "reset_after":
             raise ResetConnection
@@ -68,7 +82,7 @@ class ChaosProxy(LoopbackServer):
         return answer
 
     def choose_fault(self, path: str) -> str | None:
-        if not path.startswith("/api/"):
+        if not path.startswith(self.faulted):
             return None
         with self._lock:
             self.api_requests += 1
