@@ -68,10 +68,11 @@ def describe_environment(
             kind=ErrorKind.AUTHORIZATION,
         )
     if answer.kind is ErrorKind.NOT_FOUND:
+        parts = name.split("/")  # projects/P/locations/L/environments/E
         raise answer.error(
             f"COMPOSER_ENVIRONMENT={name} does not exist ({answer.detail})",
-            "check the project, location and name (gcloud composer environments list "
-            "--locations REGION).",
+            "check the project, location and name (`gcloud composer environments list "
+            f"--project {parts[1]} --locations {parts[3]}`).",
             kind=ErrorKind.CONFIGURATION,
         )
     if answer.kind is ErrorKind.REDIRECT or answer.retryable:

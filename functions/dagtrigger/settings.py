@@ -625,8 +625,8 @@ def _check_composer_environment(name: str | None) -> str | None:
         raise ConfigurationError(
             f"COMPOSER_ENVIRONMENT={name!r} is not an environment name",
             fix="set it to "
-            "projects/PROJECT/locations/REGION/environments/NAME (gcloud composer environments "
-            "describe NAME --location REGION --format='value(name)').",
+            "projects/PROJECT/locations/REGION/environments/NAME (`gcloud composer environments "
+            "describe NAME --project PROJECT --location REGION --format='value(name)'`).",
         )
     return name
 

@@ -24,6 +24,7 @@ from dagtrigger.cli import main
 from dagtrigger.errors import DagTriggerError
 from tests.integration.helpers import count_runs, drop_queued_runs
 from tests.standins.google_composer import (
+    ENVIRONMENT,
     IAP_CLIENT_ID,
     SERVICE_ACCOUNT,
     UNREACHABLE_ENVIRONMENT,
@@ -386,8 +387,8 @@ def test_a_service_account_email_over_64_characters_gets_the_pre_registration_fi
     refused = run.line("authenticated")
     assert refused.startswith(f"✘ authenticated: Composer's web server refused {long_email} (403")
     assert (
-        "    fix: pre-register its Airflow user with role Op: gcloud composer environments run prod --location europe-west1 users create"
-        in refused
+        "    fix: pre-register its Airflow user with role Op: `gcloud composer environments run prod "
+        f"--project {ENVIRONMENT.split('/')[1]} --location europe-west1 users create" in refused
     )
 
 
@@ -400,7 +401,8 @@ def test_a_composer_web_server_the_function_cannot_reach(
     line = run.line("web server reachable")
     assert "refused the connection" in line
     assert (
-        "--web-server-allow-ip ip_range=EGRESS_IP/32" in line and "--location europe-west1" in line
+        "--update-web-server-allow-ip ip_range=EGRESS_IP/32" in line
+        and "--location europe-west1" in line
     )
 
 

@@ -56,8 +56,10 @@ class GoogleAdcAuth(CachedTokenAuth):
             "trigger runs (Op, the default for new API users). If the service account's email "
             "is longer than 64 characters, Airflow cannot register it: pre-register the user "
             "accounts.google.com:NUMERIC_ID with role Op (NUMERIC_ID from `gcloud iam "
-            "service-accounts describe EMAIL --format='value(oauth2ClientId)'`), e.g. `gcloud "
-            "composer environments run ENV --location REGION users create -- -u "
-            "accounts.google.com:NUMERIC_ID -e EMAIL -f dagtrigger -l function -r Op --use-random-password`. "
+            "service-accounts describe SA@PROJECT.iam.gserviceaccount.com "
+            "--format='value(oauth2ClientId)'`), e.g. `gcloud composer environments run ENV "
+            "--project PROJECT --location REGION users create -- -u accounts.google.com:NUMERIC_ID "
+            "-e SA@PROJECT.iam.gserviceaccount.com -f dagtrigger -l function -r Op "
+            "--use-random-password`. "
             "On Composer 3, also check the web server's access control admits the function."
         )

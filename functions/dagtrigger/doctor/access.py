@@ -111,9 +111,11 @@ def _iap_refusal(ctx: Context, response: Response) -> Outcome:
     member = f"serviceAccount:{ctx.google_email}" if ctx.google_email else "MEMBER"
     return fail(
         f"IAP refused {who} (403)",
-        f"gcloud iap web add-iam-policy-binding --member={member} "
-        "--role=roles/iap.httpsResourceAccessor (on Composer 1: gcloud projects "
-        f"add-iam-policy-binding {_project(ctx)} --member={member} --role=roles/composer.user)",
+        "grant it access on the one IAP resource in front of Airflow: `gcloud iap web "
+        f"add-iam-policy-binding --project={_project(ctx)} --resource-type=backend-services "
+        f"--service=BACKEND_SERVICE --member={member} --role=roles/iap.httpsResourceAccessor` "
+        "(--resource-type=app-engine for an App Engine app; on Composer 1: `gcloud projects "
+        f"add-iam-policy-binding {_project(ctx)} --member={member} --role=roles/composer.user`)",
     )
 
 

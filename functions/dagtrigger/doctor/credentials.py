@@ -92,15 +92,16 @@ def preregister_fix(ctx: Context) -> str | None:
 
 
 def _preregister_fix(email: str, settings: Settings) -> str:
-    environment, location = "ENVIRONMENT", "REGION"
+    project, environment, location = "PROJECT", "ENVIRONMENT", "REGION"
     if settings.composer_environment is not None:
         parts = settings.composer_environment.split("/")
-        environment, location = parts[5], parts[3]
+        project, environment, location = parts[1], parts[5], parts[3]
     return (
-        f"pre-register its Airflow user with role Op: gcloud composer environments run "
-        f"{environment} --location {location} users create -- -u accounts.google.com:NUMERIC_ID "
-        f"-e {email} -f dagtrigger -l function -r Op --use-random-password (NUMERIC_ID: gcloud "
-        f"iam service-accounts describe {email} --format='value(oauth2ClientId)')"
+        f"pre-register its Airflow user with role Op: `gcloud composer environments run "
+        f"{environment} --project {project} --location {location} users create -- "
+        f"-u accounts.google.com:NUMERIC_ID -e {email} -f dagtrigger -l function -r Op "
+        f"--use-random-password` (NUMERIC_ID: `gcloud iam service-accounts describe {email} "
+        "--format='value(oauth2ClientId)'`)"
     )
 
 
@@ -112,7 +113,7 @@ def _google_source(credentials: Any, ctx: Context) -> str:
     if kind.startswith("google.auth.compute_engine"):
         return "the metadata server (the function's service account)"
     if kind.startswith("google.oauth2.credentials"):
-        return "gcloud auth application-default login (user credentials)"
+        return "`gcloud auth application-default login` (user credentials)"
     if kind.startswith("google.auth.impersonated_credentials"):
         return "service-account impersonation"
     if kind.startswith(("google.auth.identity_pool", "google.auth.external_account")):

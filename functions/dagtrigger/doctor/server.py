@@ -87,8 +87,8 @@ def _mwaa(ctx: Context, name: str) -> Outcome:
     if status != "AVAILABLE":
         return warn(
             message,
-            f"wait until the environment is AVAILABLE (aws mwaa get-environment --name {name} "
-            "--query Environment.Status)",
+            f"wait until the environment is AVAILABLE (`aws mwaa get-environment --name {name} "
+            "--query Environment.Status`)",
         )
     return ok(message)
 
@@ -155,9 +155,11 @@ def _unreachable_fix(ctx: Context, base_url: str) -> str:
         return (
             "let the function reach the web server: on Composer 2/3 allow its egress IP "
             f"(`gcloud composer environments update {environment} --location {location} "
-            f"--project {project} --web-server-allow-ip ip_range=EGRESS_IP/32,description=dagtrigger`; "
-            "a VPC connector with Cloud NAT on a reserved address gives it a fixed one), or "
-            "connect it to the environment's network for a private web server"
+            f"--project {project} --update-web-server-allow-ip "
+            "ip_range=EGRESS_IP/32,description=dagtrigger`, which replaces the list: repeat "
+            "--update-web-server-allow-ip for every range to keep; a VPC connector with Cloud NAT "
+            "on a reserved address gives the function a fixed one), or connect it to the "
+            "environment's network for a private web server"
         )
     if ctx.mwaa is not None:
         return (
