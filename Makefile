@@ -8,8 +8,12 @@ CHECKOV_VERSION := 3.3.30
 CFN_LINT_VERSION := 1.58.0
 CHECKOV_VENV := $(DAGTRIGGER_CACHE)/checkov-$(CHECKOV_VERSION)
 CHECKOV_STAMP := $(CHECKOV_VENV)/.dagtrigger-installed-cfn-lint-$(CFN_LINT_VERSION)
+AWS_CLI_VERSION := 1.46.2
+SAM_CLI_VERSION := 1.170.0
+AWS_CLI_VENV := $(DAGTRIGGER_CACHE)/aws-cli-$(AWS_CLI_VERSION)-sam-$(SAM_CLI_VERSION)
+AWS_CLI_STAMP := $(AWS_CLI_VENV)/.dagtrigger-installed
 
-.PHONY: help demo test unit integration chaos lint typecheck airflow infra-check package-aws bench clean
+.PHONY: help demo test unit integration chaos lint typecheck airflow infra-check docs-check package-aws bench clean
 
 help:
 	@echo "make demo   start a local Airflow 3, send sample GCS and S3 events through dagtrigger, show the runs"
@@ -18,6 +22,7 @@ help:
 	@echo "make unit   the fast tests only (no Airflow)"
 	@echo "make chaos  faults, redeliveries and load at full size: nothing lost, nothing doubled"
 	@echo "make infra-check   parse infra/ and scan it with checkov, offline"
+	@echo "make docs-check    every gcloud, aws and sam command in the docs through the real CLIs' parsers, offline"
 	@echo "make bench  speed and memory against the vendor samples and a raw client; writes docs/benchmarks.md"
 
 $(STAMP): pyproject.toml
@@ -51,7 +56,7 @@ integration: airflow
 chaos: airflow
 	DAGTRIGGER_CHAOS=full $(VENV)/bin/pytest tests/integration/test_chaos.py -q -s
 
-test: lint typecheck infra-check airflow
+test: lint typecheck infra-check docs-check airflow
 	$(VENV)/bin/pytest -q
 
 # checkov pins old versions of boto3 and friends: it gets a virtualenv of its own, which cfn-lint
@@ -63,6 +68,16 @@ $(CHECKOV_STAMP): | $(STAMP)
 
 infra-check: $(CHECKOV_STAMP)
 	$(CHECKOV_VENV)/bin/python tools/infra_check.py
+
+# The AWS CLI (v1, from PyPI) and the SAM CLI pin their own botocore and click: a virtualenv of
+# their own, like checkov's. gcloud is not on PyPI: docs-check uses the one on PATH.
+$(AWS_CLI_STAMP): | $(STAMP)
+	$(PY) -m uv venv --quiet --clear --python $(PY) $(AWS_CLI_VENV)
+	$(PY) -m uv pip install --quiet --python $(AWS_CLI_VENV)/bin/python awscli==$(AWS_CLI_VERSION) aws-sam-cli==$(SAM_CLI_VERSION)
+	touch $@
+
+docs-check: $(STAMP) $(AWS_CLI_STAMP)
+	$(PY) -m tools.docs_check --aws $(AWS_CLI_VENV)/bin/aws --sam $(AWS_CLI_VENV)/bin/sam
 
 # The Lambda deployment package: build/lambda/ and dist/dagtrigger-lambda.zip (see infra/aws), for
 # one architecture, the function's: `make package-aws ARCH=x86_64` when the template's
