@@ -80,11 +80,13 @@ docs-check: $(STAMP) $(AWS_CLI_STAMP)
 	$(PY) -m tools.docs_check --aws $(AWS_CLI_VENV)/bin/aws --sam $(AWS_CLI_VENV)/bin/sam
 
 # The Lambda deployment package: build/lambda/ and dist/dagtrigger-lambda.zip (see infra/aws), for
-# one architecture, the function's: `make package-aws ARCH=x86_64` when the template's
-# Architecture is x86_64. Set here, not with ?=, so an ARCH left in the environment is not taken.
+# one architecture and one Python, the function's: `make package-aws ARCH=x86_64` when the
+# template's Architecture is x86_64, `RUNTIME=python3.13` when its Runtime is. Set here, not with
+# ?=, so an ARCH or RUNTIME left in the environment is not taken.
 ARCH := arm64
+RUNTIME := python3.12
 package-aws: $(STAMP)
-	$(PY) -m tools.package_aws --arch $(ARCH)
+	$(PY) -m tools.package_aws --arch $(ARCH) --runtime $(RUNTIME)
 
 # What a user feels, each measured side by side with a baseline in one run (about 6 minutes):
 # docs/benchmarks.md.

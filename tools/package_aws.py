@@ -9,9 +9,11 @@
 
 The package is built for one architecture, which must be the function's (infra/aws/template.yaml's
 `Architecture` parameter, arm64 by default, as here): google-re2, which matches route regexes in
-linear time, is compiled code, a CPython 3.12 manylinux wheel for aarch64 or for x86_64. Build
-with `make package-aws` for arm64, `make package-aws ARCH=x86_64` for x86_64. Every other wheel
-must be pure Python (`Root-Is-Purelib`, a `none-any` tag).
+linear time, is compiled code, a manylinux wheel for aarch64 or for x86_64 and for one CPython
+version, which must be the function's `Runtime` (python3.12 by default, or python3.13,
+python3.14). Build with `make package-aws` for arm64 and python3.12, and e.g. `make package-aws
+ARCH=x86_64 RUNTIME=python3.13` for others. Every other wheel must be pure Python
+(`Root-Is-Purelib`, a `none-any` tag).
 
 Left out because the python3.12 runtime has them: boto3, botocore, s3transfer, jmespath,
 urllib3, python-dateutil, six. The rest comes from PyPI at the versions pinned below, which must
@@ -42,7 +44,11 @@ FUNCTIONS = REPO / "functions"
 BUILD_DIR = REPO / "build" / "lambda"
 ZIP_PATH = REPO / "dist" / "dagtrigger-lambda.zip"
 
-PYTHON_VERSION = "3.12"  # infra/aws/template.yaml: Runtime python3.12 (Amazon Linux 2023)
+# infra/aws/template.yaml's Runtime parameter → the CPython the package is built for (Amazon
+# Linux 2023 under each).
+RUNTIMES = {"python3.12": "3.12", "python3.13": "3.13", "python3.14": "3.14"}
+DEFAULT_RUNTIME = "python3.12"  # the template's default
+PYTHON_VERSION = RUNTIMES[DEFAULT_RUNTIME]
 # Lambda's architecture → uv's target platform (Amazon Linux 2023 has glibc 2.34).
 PLATFORMS = {"arm64": "aarch64-manylinux_2_34", "x86_64": "x86_64-manylinux_2_34"}
 DEFAULT_ARCH = "arm64"  # infra/aws/template.yaml's Architecture default
@@ -89,7 +95,7 @@ def requirements() -> list[str]:
     raise PackageError("pyproject.toml's `aws` extra does not name aws-lambda-powertools")
 
 
-def install_dependencies(target: Path, arch: str) -> None:
+def install_dependencies(target: Path, arch: str, python: str = PYTHON_VERSION) -> None:
     """uv installs the core's dependencies and Powertools for the Lambda runtime into `target`."""
     constraints = target.parent / "constraints.txt"
     pins = {**PINS, **{name: v for name, v in RUNTIME_PROVIDED.items() if v}}
@@ -97,7 +103,7 @@ def install_dependencies(target: Path, arch: str) -> None:
     command = [
         sys.executable, "-m", "uv", "pip", "install", "--quiet",
         "--target", str(target),
-        "--python-version", PYTHON_VERSION,
+        "--python-version", python,
         "--python-platform", PLATFORMS[arch],
         "--only-binary", ":all:",
         "--constraints", str(constraints),
@@ -118,8 +124,10 @@ def iter_distributions(site: Path) -> Iterator[tuple[str, Path]]:
         yield canonical(match.group(1).strip()), dist_info
 
 
-def check_wheel(name: str, dist_info: Path, arch: str) -> None:
-    """Pure Python, or (COMPILED only) built for CPython PYTHON_VERSION on `arch`."""
+def check_wheel(
+    name: str, dist_info: Path, arch: str, python_version: str = PYTHON_VERSION
+) -> None:
+    """Pure Python, or (COMPILED only) built for CPython `python_version` on `arch`."""
     wheel = (dist_info / "WHEEL").read_text(encoding="utf-8")
     tags = re.findall(r"^Tag: (.+)$", wheel, re.MULTILINE)
     if "Root-Is-Purelib: true" in wheel and all(tag.endswith("-none-any") for tag in tags):
@@ -129,7 +137,7 @@ def check_wheel(name: str, dist_info: Path, arch: str) -> None:
             f"{name} is not pure Python (tags {tags}): only {', '.join(sorted(COMPILED))} may "
             "hold compiled code; pin a version of it with a py3-none-any wheel"
         )
-    python = "cp" + PYTHON_VERSION.replace(".", "")
+    python = "cp" + python_version.replace(".", "")
     machine = PLATFORMS[arch].split("-")[0]
     if not tags or not all(
         tag.startswith(f"{python}-") and tag.endswith(f"_{machine}") for tag in tags
@@ -157,11 +165,11 @@ def copy_distribution(site: Path, dist_info: Path, destination: Path) -> int:
     return copied
 
 
-def add_dependencies(destination: Path, arch: str) -> list[str]:
+def add_dependencies(destination: Path, arch: str, python: str = PYTHON_VERSION) -> list[str]:
     """Install into a scratch directory, copy what the runtime lacks; names and versions copied."""
     with tempfile.TemporaryDirectory(prefix="dagtrigger-lambda-") as scratch:
         site = Path(scratch) / "site"
-        install_dependencies(site, arch)
+        install_dependencies(site, arch, python)
         added = []
         for name, dist_info in iter_distributions(site):
             if name in RUNTIME_PROVIDED:
@@ -172,7 +180,7 @@ def add_dependencies(destination: Path, arch: str) -> list[str]:
                     "which is neither pinned nor known to be in the Lambda runtime: add it to "
                     "PINS or RUNTIME_PROVIDED in tools/package_aws.py"
                 )
-            check_wheel(name, dist_info, arch)
+            check_wheel(name, dist_info, arch, python)
             copy_distribution(site, dist_info, destination)
             added.append(dist_info.name.removesuffix(".dist-info"))
         missing = set(PINS) - {canonical(a.rsplit("-", 1)[0]) for a in added}
@@ -220,20 +228,20 @@ def write_zip(source: Path, zip_path: Path) -> int:
     return len(files)
 
 
-def build(build_dir: Path, zip_path: Path, arch: str) -> str:
+def build(build_dir: Path, zip_path: Path, arch: str, runtime: str = DEFAULT_RUNTIME) -> str:
     """Build the directory and the zip; a one-line summary."""
     started = time.monotonic()
     if build_dir.exists():
         shutil.rmtree(build_dir)
     build_dir.mkdir(parents=True)
     add_sources(build_dir)
-    added = add_dependencies(build_dir, arch)
+    added = add_dependencies(build_dir, arch, RUNTIMES[runtime])
     count = write_zip(build_dir, zip_path)
     size = zip_path.stat().st_size
     unpacked = sum(p.stat().st_size for p in build_dir.rglob("*") if p.is_file())
     digest = hashlib.sha256(zip_path.read_bytes()).hexdigest()
     return (
-        f"package-aws: {_show(zip_path)} for {arch}: {size:,} bytes ({size / 2**20:.2f} MiB; "
+        f"package-aws: {_show(zip_path)} for {runtime} on {arch}: {size:,} bytes ({size / 2**20:.2f} MiB; "
         f"{count} files, {unpacked / 2**20:.2f} MiB unpacked in {_show(build_dir)}), "
         f"sha256 {digest[:16]}…, with {', '.join(added)}, in {time.monotonic() - started:.1f} s"
     )
@@ -256,9 +264,18 @@ def main(argv: list[str]) -> int:
             "google-re2 is compiled, so the package runs on this architecture only"
         ),
     )
+    parser.add_argument(
+        "--runtime",
+        choices=sorted(RUNTIMES),
+        default=DEFAULT_RUNTIME,
+        help=(
+            "the function's Runtime (infra/aws/template.yaml; default %(default)s): "
+            "google-re2 is compiled for one CPython version"
+        ),
+    )
     args = parser.parse_args(argv)
     try:
-        print(build(args.build_dir.resolve(), args.zip_path.resolve(), args.arch))
+        print(build(args.build_dir.resolve(), args.zip_path.resolve(), args.arch, args.runtime))
     except PackageError as exc:
         print(f"package-aws: {exc}", file=sys.stderr)
         return 1

@@ -32,7 +32,7 @@ import pytest
 
 from tests.unit.stub_airflow import Reply, StubAirflow
 from tools.local_airflow import CACHE, REPO
-from tools.package_aws import PackageError, check_wheel
+from tools.package_aws import RUNTIMES, PackageError, check_wheel
 
 DAG_ID = "dagtrigger_example"
 NAMESPACE = "dagtrigger-package-test"
@@ -305,6 +305,17 @@ def test_google_re2_for_another_platform_fails_the_build(
 ) -> None:
     with pytest.raises(PackageError, match=r"^google-re2 was installed as \["):
         check_wheel("google-re2", fake_dist_info(tmp_path, tag), arch)
+
+
+@pytest.mark.parametrize("runtime", ["python3.13", "python3.14"])
+def test_google_re2_must_match_the_runtime_the_package_is_built_for(
+    tmp_path: Path, runtime: str
+) -> None:
+    python = RUNTIMES[runtime]
+    tag = f"cp{python.replace('.', '')}-cp{python.replace('.', '')}-manylinux_2_28_aarch64"
+    check_wheel("google-re2", fake_dist_info(tmp_path / "match", tag), "arm64", python)
+    with pytest.raises(PackageError, match=r"^google-re2 was installed as \["):
+        check_wheel("google-re2", fake_dist_info(tmp_path / "default", tag), "arm64")
 
 
 def test_s3_event_routed_by_a_regex_starts_a_run_through_the_packaged_handler(
