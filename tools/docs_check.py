@@ -18,8 +18,10 @@ whole command line, then stops at authentication; an unknown flag, a missing or 
 is an argument error (exit 2) and an incomplete resource name is "Error parsing [...]". The AWS
 CLI and SAM CLI, with no credentials and no configuration, parse and validate the parameters
 against the service model, then stop at "Unable to locate credentials". Nothing reaches a cloud.
-`sam deploy --parameter-overrides` names are also checked against the template's Parameters and
-their AllowedValues.
+Also checked: `sam deploy --parameter-overrides` names against the template's Parameters and
+their AllowedValues; that every gcloud command in the guides names its project (`--project` or a
+full resource name); in cloudbuild.yaml, the deploy's trigger per scenario, its trigger location
+and that a JSON value reaches the function intact.
 """
 
 from __future__ import annotations
@@ -361,6 +363,26 @@ def cloud_build_problems(runs: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
+# --- every Google Cloud command names its project ------------------------------------------------
+
+# Commands whose project is their argument, or that have none.
+PROJECT_FROM_ARGUMENT = {("projects",), ("auth",)}
+
+
+def project_problems(commands: list[Command]) -> list[str]:
+    """A guide's gcloud command that leaves its project to the user's configuration may act on
+    another project than the one the commands around it build names from: each names it, with
+    --project or in a full resource name (projects/P/...)."""
+    problems = []
+    for command in commands:
+        argv = command.argv
+        if argv[0] != "gcloud" or argv[1:2] in PROJECT_FROM_ARGUMENT:
+            continue
+        if not any(arg.startswith("--project") or "projects/" in arg for arg in argv):
+            problems.append(f"{command.where}: names no project: {command.text}")
+    return problems
+
+
 # --- sam deploy's parameters ----------------------------------------------------------------------
 
 
@@ -538,6 +560,7 @@ def main(argv: list[str]) -> int:
         found, trouble = markdown_commands(REPO / document)
         commands += found
         problems += trouble
+    problems += project_problems(commands)
     commands += python_commands(REPO / "functions" / "dagtrigger")
     built, trouble, runs = cloud_build_runs(REPO / "cloudbuild.yaml")
     commands += built

@@ -135,3 +135,14 @@ def test_sam_parameter_overrides_must_exist_in_the_template() -> None:
     assert len(problems) == 2
     assert "no parameter NoSuchParameter" in problems[0]
     assert "Architecture=sparc is not one of" in problems[1]
+
+
+def test_every_documented_gcloud_command_names_its_project() -> None:
+    commands = [
+        Command("a:1", "", ("gcloud", "pubsub", "topics", "create", "t")),
+        Command("a:2", "", ("gcloud", "pubsub", "topics", "create", "t", "--project=p")),
+        Command("a:3", "", ("gcloud", "pubsub", "topics", "create", "projects/p/topics/t")),
+        Command("a:4", "", ("gcloud", "projects", "describe", "p")),
+        Command("a:5", "", ("aws", "s3", "ls")),
+    ]
+    assert [p.split(":")[1] for p in docs_check.project_problems(commands)] == ["1"]
