@@ -165,6 +165,8 @@ def _plan(args: argparse.Namespace) -> int:
     plan = dispatcher.plan(_read_event(args.event))
     for run in plan.runs:
         _print(run.as_dict())
+    for planned in plan.asset_events:
+        _print(planned.as_dict())
     _report_aside(plan.ignored, plan.notes)
     if plan.route_errors:
         first = plan.route_errors[0]
@@ -185,6 +187,8 @@ def _send(args: argparse.Namespace) -> int:
         if outcome.error is not None:
             line["error"] = str(outcome.error)
         _print(line)
+    for recorded in report.asset_outcomes:
+        _print(recorded.as_dict())
     _report_aside(report.plan.ignored, report.plan.notes)
     return _exit_code(report)
 

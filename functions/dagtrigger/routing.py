@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from dagtrigger.assets import ASSET_RULE_KEYS, AssetRule, PlannedAssetEvent, compile_asset_rule
 from dagtrigger.errors import ConfigurationError, RouteError
 from dagtrigger.events.model import (
     PROVIDERS,
@@ -39,7 +40,7 @@ DAG_ID_SETTING = "DAG_ID"  # the setting for one DAG, also the route name its ru
 DAG_ID_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
 DAG_ID_MAX_LENGTH = 250
 
-_RULE_KEYS = ("name", "match", "dag_id", "conf", "replace_conf")
+_RULE_KEYS = ("name", "match", "dag_id", "conf", "replace_conf", *ASSET_RULE_KEYS)
 _MATCH_KEYS = (
     "provider",
     "event_type",
@@ -85,11 +86,13 @@ class PlannedTrigger:
 
 @dataclass(frozen=True, slots=True)
 class Routing:
-    """What to do with one event: the runs to create, or why there are none."""
+    """What to do with one event: the runs to create and asset events to record, or why there
+    are none."""
 
     triggers: tuple[PlannedTrigger, ...]
-    ignored: str | None  # why no run was planned; None when there are triggers
+    ignored: str | None  # why nothing was planned; None when there are triggers or asset events
     notes: tuple[str, ...] = ()  # what routing decided that a reader of the logs should know
+    asset_events: tuple[PlannedAssetEvent, ...] = ()
 
 
 Matcher = Callable[[Event], bool]
@@ -141,14 +144,16 @@ class _AttributeMatcher:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """A compiled rule: matchers that must all accept an event, and the run it then plans."""
+    """A compiled rule: matchers that must all accept an event, and the run and asset event it
+    then plans (a rule with an asset may start no DAG)."""
 
     name: str
-    dag_id: str
+    dag_id: str | None
     matchers: tuple[Matcher, ...] = ()
     regex: Regex | None = None  # searched in the object name; named groups are fields
     conf: ObjectNode = _NO_CONF
     replace_conf: bool = False
+    asset: AssetRule | None = None
 
     def match(self, event: Event) -> dict[str, Any] | None:
         """The regex's named groups when the event matches (empty without a regex), else None.
@@ -173,23 +178,35 @@ class Route:
             ) from exc
         return None if found is None else found.groupdict()
 
-    def plan(self, event: Event, groups: Mapping[str, Any]) -> PlannedTrigger:
+    def plan(self, dag_id: str, event: Event, groups: Mapping[str, Any]) -> PlannedTrigger:
         """The run for a matching event; RouteError when the conf needs a value it lacks."""
         default_conf = event.default_conf()
         if not self.conf.items:  # no conf of the rule's own: the default one, as it is
             return PlannedTrigger(
-                self.dag_id, {} if self.replace_conf else default_conf, self.name, event
+                dag_id, {} if self.replace_conf else default_conf, self.name, event
             )
         try:
             rendered = self.conf.render({**default_conf, **groups})
         except MissingValueError as exc:
-            raise RouteError(
-                f'route "{self.name}": "{exc.placeholder}" has no value for event '
-                f"{describe_event(event)} ({exc.reason})",
-                fix="narrow the route's match to events that have it, or leave it out of the conf",
-            ) from exc
+            raise self._missing(exc, event) from exc
         conf = rendered if self.replace_conf else {**default_conf, **rendered}
-        return PlannedTrigger(self.dag_id, conf, self.name, event)
+        return PlannedTrigger(dag_id, conf, self.name, event)
+
+    def plan_asset_event(
+        self, asset: AssetRule, event: Event, groups: Mapping[str, Any]
+    ) -> PlannedAssetEvent:
+        """The asset event for a matching event; RouteError when a template lacks a value."""
+        try:
+            return asset.plan(event, {**event.default_conf(), **groups}, self.name)
+        except MissingValueError as exc:
+            raise self._missing(exc, event) from exc
+
+    def _missing(self, exc: MissingValueError, event: Event) -> RouteError:
+        return RouteError(
+            f'route "{self.name}": "{exc.placeholder}" has no value for event '
+            f"{describe_event(event)} ({exc.reason})",
+            fix="narrow the route's match to events that have it, or leave it out of the route",
+        )
 
 
 class Router:
@@ -229,26 +246,37 @@ class Router:
         that cannot be searched in its object name.
         """
         planned: dict[str, PlannedTrigger] = {}
+        assets: dict[str, PlannedAssetEvent] = {}
         notes: list[str] = []
         for route in self.routes:
             groups = route.match(event)
             if groups is None:
                 continue
-            first = planned.get(route.dag_id)
-            if first is None:
-                planned[route.dag_id] = route.plan(event, groups)
-            else:
-                notes.append(
-                    f'route "{route.name}" also matched DAG "{route.dag_id}"; '
-                    f'the first matching route "{first.route}" wins'
-                )
-        ignored = None if planned else self._why_nothing_matched(event)
-        return Routing(tuple(planned.values()), ignored, tuple(notes))
+            if route.dag_id is not None:
+                first = planned.get(route.dag_id)
+                if first is None:
+                    planned[route.dag_id] = route.plan(route.dag_id, event, groups)
+                else:
+                    notes.append(_also_matched(route.name, f'DAG "{route.dag_id}"', first.route))
+            if route.asset is not None:
+                recorded = assets.get(route.asset.asset)
+                if recorded is None:
+                    assets[route.asset.asset] = route.plan_asset_event(route.asset, event, groups)
+                else:
+                    notes.append(
+                        _also_matched(route.name, f'asset "{route.asset.asset}"', recorded.route)
+                    )
+        ignored = None if planned or assets else self._why_nothing_matched(event)
+        return Routing(tuple(planned.values()), ignored, tuple(notes), tuple(assets.values()))
 
     def _why_nothing_matched(self, event: Event) -> str:
         count = len(self.routes)
         routes = "1 route" if count == 1 else f"{count} routes"
         return f"no route matched ({routes}; event {describe_event(event)})"
+
+
+def _also_matched(route: str, target: str, first: str) -> str:
+    return f'route "{route}" also matched {target}; the first matching route "{first}" wins'
 
 
 def describe_event(event: Event) -> str:
@@ -328,14 +356,27 @@ def _compile_rule(raw: Any, index: int, source: str, default_dag_id: str | None)
             f'"replace_conf" must be true or false, not {json_kind(replace_conf)}',
             fix="write true or false, without quotes",
         )
+    asset = compile_asset_rule(raw, _template_fields(regex), rule.error)
+    dag_id = _rule_dag_id(raw, None if asset else default_dag_id, rule)
+    if dag_id is None and ("conf" in raw or "replace_conf" in raw):
+        raise rule.error(
+            '"conf" and "replace_conf" shape a DAG run, and this route starts none',
+            fix='add "dag_id", or give the asset event its values with "extra"',
+        )
     return Route(
         name=name,
-        dag_id=_rule_dag_id(raw, default_dag_id, rule),
+        dag_id=dag_id,
         matchers=matchers,
         regex=regex,
         conf=_compile_rule_conf(raw.get("conf", {}), regex, rule),
         replace_conf=replace_conf,
+        asset=asset,
     )
+
+
+def _template_fields(regex: Regex | None) -> frozenset[str]:
+    """What a rule's templates may name: the default conf's fields and the regex's groups."""
+    return DEFAULT_CONF_FIELDS | set(regex.groupindex) if regex is not None else DEFAULT_CONF_FIELDS
 
 
 def _check_keys(raw: Mapping[str, Any], allowed: tuple[str, ...], where: str, rule: _Rule) -> None:
@@ -346,11 +387,13 @@ def _check_keys(raw: Mapping[str, Any], allowed: tuple[str, ...], where: str, ru
             )
 
 
-def _rule_dag_id(raw: Mapping[str, Any], default_dag_id: str | None, rule: _Rule) -> str:
+def _rule_dag_id(raw: Mapping[str, Any], default_dag_id: str | None, rule: _Rule) -> str | None:
+    """The rule's DAG; None for a rule that only records an asset event."""
     if "dag_id" not in raw:
-        if default_dag_id is None:
+        if default_dag_id is None and "asset" not in raw:
             raise rule.error(
-                'has no "dag_id"', fix=f"add one, or set {DAG_ID_SETTING} as the default"
+                'has no "dag_id"',
+                fix=f'add one (or "asset"), or set {DAG_ID_SETTING} as the default',
             )
         return default_dag_id
     return check_dag_id(raw["dag_id"], f'{rule.source}: {rule.label}: "dag_id"')
@@ -362,9 +405,8 @@ def _compile_rule_conf(conf: Any, regex: Regex | None, rule: _Rule) -> ObjectNod
             f'"conf" must be an object, not {json_kind(conf)}',
             fix='write it as {"name": value, ...}, e.g. {"date": "{date}"}',
         )
-    groups = set(regex.groupindex) if regex is not None else set()
     try:
-        return compile_conf(conf, fields=DEFAULT_CONF_FIELDS | groups)
+        return compile_conf(conf, fields=_template_fields(regex))
     except TemplateSyntaxError as exc:
         raise rule.error(exc.problem, fix=exc.fix) from exc
 

@@ -164,12 +164,20 @@ def parse_placeholder(inside: str) -> Placeholder:
     return Placeholder(found["field"], keys)
 
 
-def compile_conf(conf: Mapping[str, Any], *, fields: Collection[str]) -> ObjectNode:
-    """Compile a rule's conf object, checking every placeholder names one of `fields`.
+def compile_conf(
+    conf: Mapping[str, Any], *, fields: Collection[str], path: str = "conf"
+) -> ObjectNode:
+    """Compile a rule's conf object (or an asset event's extra, at `path`), checking every
+    placeholder names one of `fields`.
 
     TemplateSyntaxError names the value by its path ("conf.files[0]") and says what is wrong.
     """
-    return _compile_object(conf, "conf", fields)
+    return _compile_object(conf, path, fields)
+
+
+def compile_text(text: str, *, fields: Collection[str], path: str) -> Template:
+    """Compile one templated string of a rule, e.g. a partition key, as `compile_conf` would."""
+    return _compile_string(text, path, fields)
 
 
 def _compile_value(value: Any, path: str, fields: Collection[str]) -> Node:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from tools.local_airflow import LocalAirflow
+from tools.local_airflow import REPO, LocalAirflow
 
 
 def airflow_env(airflow: LocalAirflow, **overrides: str) -> dict[str, str]:
@@ -56,3 +57,13 @@ def drop_queued_runs(airflow: LocalAirflow, dag_id: str) -> None:
         for run in body["dag_runs"]:
             status, reply = airflow.call("DELETE", f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}")
             assert status in (200, 204), reply
+
+
+def lambda_handler() -> Callable[[Any, Any], Any]:
+    """The deployed Lambda entry point, functions/lambda_function.py, as the runtime loads it."""
+    sys.path.insert(0, str(REPO / "functions"))
+    try:
+        import lambda_function
+    finally:
+        sys.path.remove(str(REPO / "functions"))
+    return lambda_function.handler  # type: ignore[no-any-return]

@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dagtrigger import runtime
-from tests.integration.helpers import read_run
+from tests.integration.helpers import lambda_handler, read_run
 from tests.standins.aws_lambda import LambdaContext
 from tests.standins.faults import FlakyFront
 from tests.standins.mwaa import MwaaEnvironment, MwaaStandin
@@ -63,15 +63,6 @@ def mwaa(
         yield standin
 
 
-def _handler() -> Callable[[Any, Any], Any]:
-    sys.path.insert(0, str(REPO / "functions"))
-    try:
-        import lambda_function
-    finally:
-        sys.path.remove(str(REPO / "functions"))
-    return lambda_function.handler  # type: ignore[no-any-return]
-
-
 def _sqs_record(message_id: str, body: str, **attributes: str) -> dict[str, Any]:
     return {
         "messageId": message_id,
@@ -103,7 +94,7 @@ def test_direct_events_through_invoke_rest_api_start_one_run_each(
 ) -> None:
     event = json.loads((EVENTS / f"{sample}.json").read_text())
     expected = json.loads((EVENTS / f"{sample}.expected.json").read_text())["events"]
-    handler = _handler()
+    handler = lambda_handler()
 
     first, *again = [handler(event, LambdaContext()) for _ in range(3)]
 
@@ -139,13 +130,13 @@ def test_an_sqs_batch_reports_only_the_transient_failure(
             _sqs_record(f"transient-{airflow.major}", "retry me", target="flaky"),
         ]
     }
-    answer = _handler()(batch, LambdaContext())
+    answer = lambda_handler()(batch, LambdaContext())
 
     assert answer == {"batchItemFailures": [{"itemIdentifier": f"transient-{airflow.major}"}]}
     assert flaky.failed >= 1
     plain = [p for _, m, p in mwaa.invocations if m == "POST"]
     assert len(plain) >= 3, "the good records and the transient one reached Airflow"
-    again = _handler()({"Records": batch["Records"][:2]}, LambdaContext())
+    again = lambda_handler()({"Records": batch["Records"][:2]}, LambdaContext())
     assert again == {"batchItemFailures": []}
 
 
@@ -156,10 +147,14 @@ def test_a_permanent_failure_of_a_direct_invocation_goes_to_the_on_failure_desti
 
     clean_runtime.setenv("DAG_ID", "no_such_dag")
     with pytest.raises(EventFailed) as caught:
-        _handler()(json.loads((EVENTS / "eventbridge_scheduled.json").read_text()), LambdaContext())
+        lambda_handler()(
+            json.loads((EVENTS / "eventbridge_scheduled.json").read_text()), LambdaContext()
+        )
     assert "'no_such_dag'" in str(caught.value)
     with pytest.raises(EventFailed) as bad:
-        _handler()({"Records": [{"eventSource": "aws:s3", "s3": {"bucket": {}}}]}, LambdaContext())
+        lambda_handler()(
+            {"Records": [{"eventSource": "aws:s3", "s3": {"bucket": {}}}]}, LambdaContext()
+        )
     assert "S3 record 1" in str(bad.value)
 
 
@@ -170,7 +165,9 @@ def test_access_denied_names_the_iam_statement_to_add(
     from dagtrigger.platforms.aws_lambda import EventFailed
 
     with pytest.raises(EventFailed) as caught:
-        _handler()(json.loads((EVENTS / "eventbridge_custom.json").read_text()), LambdaContext())
+        lambda_handler()(
+            json.loads((EVENTS / "eventbridge_custom.json").read_text()), LambdaContext()
+        )
     message = str(caught.value)
     assert "airflow:InvokeRestApi" in message
     assert f"arn:aws:airflow:eu-west-1:123456789012:role/{ENV}/Op" in message
@@ -180,7 +177,7 @@ def test_web_login_serves_higher_rates_with_one_login(
     airflow: LocalAirflow, mwaa: MwaaStandin, clean_runtime: pytest.MonkeyPatch
 ) -> None:
     clean_runtime.setenv("AIRFLOW_AUTH", "mwaa-web")
-    handler = _handler()
+    handler = lambda_handler()
     for number in range(3):
         event = json.loads((EVENTS / "eventbridge_scheduled.json").read_text())
         event["id"] = f"web-login-{airflow.major}-{number}"
@@ -225,7 +222,7 @@ def test_self_hosted_airflow_with_credentials_from_secrets_manager(
         parameters.clear_caches()
         event = json.loads((EVENTS / "eventbridge_scheduled.json").read_text())
         event["id"] = f"secret-{airflow.major}"
-        answer = _handler()(event, LambdaContext())
+        answer = lambda_handler()(event, LambdaContext())
     finally:
         server.stop()
     (run,) = answer["runs"]
@@ -238,7 +235,7 @@ def test_metrics_are_emitted_as_embedded_metric_format(
 ) -> None:
     event = json.loads((EVENTS / "eventbridge_scheduled.json").read_text())
     event["id"] = f"metrics-{airflow.major}"
-    handler = _handler()
+    handler = lambda_handler()
     capsys.readouterr()
     handler(event, LambdaContext())
     handler(event, LambdaContext())

@@ -5,9 +5,8 @@ answered with the run they started, throttling on demand)."""
 from __future__ import annotations
 
 import json
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,9 @@ from dagtrigger import runtime
 from dagtrigger.airflow import mwaa_serverless
 from dagtrigger.cli import main
 from dagtrigger.doctor import run_doctor
+from tests.integration.helpers import lambda_handler
 from tests.standins.aws_lambda import LambdaContext
 from tests.standins.mwaa_serverless import MwaaServerlessStandin, Workflow
-from tools.local_airflow import REPO
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 STRICT = Workflow(
@@ -55,15 +54,6 @@ def service(monkeypatch: pytest.MonkeyPatch) -> Iterator[MwaaServerlessStandin]:
     runtime.reset()
 
 
-def _handler() -> Callable[[Any, Any], Any]:
-    sys.path.insert(0, str(REPO / "functions"))
-    try:
-        import lambda_function
-    finally:
-        sys.path.remove(str(REPO / "functions"))
-    return lambda_function.handler  # type: ignore[no-any-return]
-
-
 def _sqs_record(message_id: str, body: str, **attributes: str) -> dict[str, Any]:
     return {
         "messageId": message_id,
@@ -91,7 +81,7 @@ def test_direct_events_start_one_workflow_run_each(
 ) -> None:
     event = json.loads((EVENTS / f"{sample}.json").read_text())
     expected = json.loads((EVENTS / f"{sample}.expected.json").read_text())["events"]
-    handler = _handler()
+    handler = lambda_handler()
 
     first, *again = [handler(event, LambdaContext()) for _ in range(3)]
 
@@ -110,7 +100,7 @@ def test_sqs_records_delivered_three_times_start_one_run_each(
 ) -> None:
     body = json.loads((EVENTS / "sqs_s3_notification.json").read_text())["Records"][0]["body"]
     batch = {"Records": [_sqs_record("s3", body), _sqs_record("plain", '{"report": "daily"}')]}
-    handler = _handler()
+    handler = lambda_handler()
 
     answers = [handler(batch, LambdaContext()) for _ in range(3)]
 
@@ -129,7 +119,7 @@ def test_a_name_is_resolved_once_and_routes_name_their_own_workflow(
         {"name": "everything"},
     ]  # fmt: skip
     monkeypatch.setenv("DAGTRIGGER_ROUTES", json.dumps(routes))
-    handler = _handler()
+    handler = lambda_handler()
     event = json.loads((EVENTS / "eventbridge_custom.json").read_text())
 
     answer = handler(event, LambdaContext())
@@ -147,7 +137,7 @@ def test_throttling_waits_retry_after_seconds_inside_the_deadline(
     service.inject("ThrottlingException", retry_after=1)
     started = time.monotonic()
 
-    answer = _handler()(
+    answer = lambda_handler()(
         json.loads((EVENTS / "eventbridge_scheduled.json").read_text()), LambdaContext()
     )
 
@@ -164,7 +154,9 @@ def test_throttling_past_the_deadline_hands_the_event_back(
 
     service.inject("ThrottlingException", retry_after=30)
     with pytest.raises(EventFailed) as caught:
-        _handler()(json.loads((EVENTS / "eventbridge_scheduled.json").read_text()), LambdaContext())
+        lambda_handler()(
+            json.loads((EVENTS / "eventbridge_scheduled.json").read_text()), LambdaContext()
+        )
 
     assert "ThrottlingException" in str(caught.value)
     assert len(service.operations("StartWorkflowRun")) == 1, "30 s do not fit in the deadline"
@@ -178,7 +170,9 @@ def test_access_denied_names_the_statement_and_the_role(
 
     service.allowed = {"AKIDSOMEONEELSE": {"StartWorkflowRun"}}
     with pytest.raises(EventFailed) as caught:
-        _handler()(json.loads((EVENTS / "eventbridge_custom.json").read_text()), LambdaContext())
+        lambda_handler()(
+            json.loads((EVENTS / "eventbridge_custom.json").read_text()), LambdaContext()
+        )
 
     message = str(caught.value)
     assert '"Action": "airflow-serverless:StartWorkflowRun"' in message
@@ -195,7 +189,9 @@ def test_an_unknown_workflow_is_a_permanent_failure(
     missing = service.arn("etl").replace("etl-a1b2c3d4e5", "gone-a1b2c3d4e5")
     monkeypatch.setenv("MWAA_SERVERLESS_WORKFLOW", missing)
     with pytest.raises(EventFailed) as caught:
-        _handler()(json.loads((EVENTS / "eventbridge_custom.json").read_text()), LambdaContext())
+        lambda_handler()(
+            json.loads((EVENTS / "eventbridge_custom.json").read_text()), LambdaContext()
+        )
 
     assert missing in str(caught.value) and "was not found" in str(caught.value)
     assert len(service.operations("StartWorkflowRun")) == 1, "not retried"
@@ -223,7 +219,7 @@ def test_an_sqs_batch_reports_only_the_transient_failure(
         ]
     }
 
-    answer = _handler()(batch, LambdaContext())
+    answer = lambda_handler()(batch, LambdaContext())
 
     assert answer == {"batchItemFailures": [{"itemIdentifier": "transient"}]}
     assert [run.parameters["data"] for run in service.runs_of("etl")] == [{"report": "daily"}]

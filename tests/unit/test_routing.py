@@ -395,7 +395,7 @@ def test_a_field_the_event_lacks_is_a_route_error_naming_route_placeholder_and_e
     assert str(caught.value) == (
         f'route "daily-sales": "{{bucket}}" has no value for event pubsub {PUBSUB_PUBLISHED} m-1 '
         '(the event has no field "bucket"): narrow the route\'s match to events that have it, or '
-        "leave it out of the conf"
+        "leave it out of the route"
     )
 
 
@@ -406,7 +406,7 @@ def test_a_missing_key_is_a_route_error() -> None:
     assert str(caught.value) == (
         'route "r": "{metadata.owner}" has no value for event s3 ObjectCreated:Put bucket/key.csv '
         '("metadata" has no key "owner"): narrow the route\'s match to events that have it, or '
-        "leave it out of the conf"
+        "leave it out of the route"
     )
 
 
@@ -452,7 +452,7 @@ ALLOWED_MATCH = (
             "use only name, match, dag_id, conf, replace_conf",
         ),
         ([{"dag_id": "x", "match": []}], 'route #1: "match" must be an object, not an array'),
-        ([{"match": {}}], 'route #1: has no "dag_id": add one, or set DAG_ID as the default'),
+        ([{"match": {}}], 'route #1: has no "dag_id": add one (or "asset"), or set DAG_ID as the default'),
         ([{"dag_id": ""}], 'route #1: "dag_id": the DAG id is empty'),
         ([{"dag_id": None}], 'route #1: "dag_id": the DAG id must be a string, not null'),
         ([{"dag_id": "a/b"}], 'route #1: "dag_id": "a/b" is not a valid DAG id: use only letters'),

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from dagtrigger.airflow.answers import REFUSALS, Answer, Asked, classify, kind_of_status
@@ -21,6 +21,10 @@ from dagtrigger.airflow.throttle import Throttle
 from dagtrigger.airflow.transport import Transport
 from dagtrigger.errors import ApiVersionError, DagTriggerError, ErrorKind, TransientTriggerError
 from dagtrigger.http import Response
+
+if TYPE_CHECKING:
+    from dagtrigger.airflow.asset_events import AssetEvents
+    from dagtrigger.assets import PlannedAssetEvent
 
 DEFAULT_CONCURRENCY = 10
 
@@ -46,6 +50,13 @@ class TriggerResult:
         return run_state(self.dag_run)
 
 
+@dataclass(frozen=True, slots=True)
+class AssetEventResult:
+    outcome: Outcome  # created, or duplicate when this event's asset event already existed
+    asset_event: Mapping[str, Any]  # the asset event as Airflow describes it
+    attempts: int
+
+
 class RunTarget(Protocol):
     """What starts and reads runs: an Airflow (AirflowClient) or MWAA Serverless (WorkflowClient)."""
 
@@ -62,6 +73,10 @@ class RunTarget(Protocol):
     ) -> TriggerResult: ...
 
     def get_dag_run(self, dag_id: str, dag_run_id: str) -> Mapping[str, Any] | None: ...
+
+    def record_asset_event(
+        self, planned: PlannedAssetEvent, *, retry: RetryPolicy | None = None
+    ) -> AssetEventResult: ...
 
 
 def run_state(dag_run: Mapping[str, Any]) -> str | None:
@@ -112,6 +127,7 @@ class AirflowClient:
         self._api_version = None if api_version is None else ApiVersion(api_version)
         self._lock = threading.Lock()
         self._trigger_paths: dict[tuple[ApiVersion, str], str] = {}  # (version, DAG id): its runs
+        self._asset_events: AssetEvents | None = None
 
     @property
     def api_version(self) -> ApiVersion:
@@ -152,7 +168,7 @@ class AirflowClient:
             nonlocal attempts, uncertain
             attempts += 1
             try:
-                response = self._request("POST", path, json_body=body)
+                response = self.request("POST", path, json_body=body)
             except TransientTriggerError:
                 uncertain = True
                 raise
@@ -185,26 +201,43 @@ class AirflowClient:
             what=f"triggering DAG {dag_id!r} (run {dag_run_id})",
         )
 
+    @property
+    def asset_events(self) -> AssetEvents:
+        """Asset (dataset) events through this client, made on first use."""
+        if self._asset_events is None:
+            from dagtrigger.airflow.asset_events import AssetEvents
+
+            with self._lock:
+                if self._asset_events is None:
+                    self._asset_events = AssetEvents(self)
+        return self._asset_events
+
+    def record_asset_event(
+        self, planned: PlannedAssetEvent, *, retry: RetryPolicy | None = None
+    ) -> AssetEventResult:
+        """Record the asset event, or find the one this event recorded before."""
+        return self.asset_events.record(planned, retry=retry)
+
     def get_dag_run(self, dag_id: str, dag_run_id: str) -> Mapping[str, Any] | None:
         """The run as Airflow describes it, or None when it does not exist."""
         version = self.api_version
         dag = quote(dag_id, safe="")
         if version is ApiVersion.EXPERIMENTAL:
-            response = self._request("GET", f"{version.prefix}/dags/{dag}/dag_runs")
+            response = self.request("GET", f"{version.prefix}/dags/{dag}/dag_runs")
             if response.status == 200 and isinstance(runs := response.json(), list):
                 return next(
                     (r for r in runs if isinstance(r, dict) and r.get("run_id") == dag_run_id), None
                 )
         else:
             path = f"{version.prefix}/dags/{dag}/dagRuns/{quote(dag_run_id, safe='')}"
-            response = self._request("GET", path)
+            response = self.request("GET", path)
             if response.status == 200 and isinstance(run := response.json(), dict):
                 return run
         if response.status == 404:
             return None
         raise self._classify(response, dag_id, "read run of")
 
-    def _request(self, method: str, path: str, *, json_body: Any = None) -> Response:
+    def request(self, method: str, path: str, *, json_body: Any = None) -> Response:
         """One paced call; 429s slow this process down, successes speed it up again."""
         with self.throttle.slot():
             try:

@@ -26,10 +26,15 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagtrigger.airflow.answers import error_of, kind_of_status
-from dagtrigger.airflow.client import DEFAULT_CONCURRENCY, Outcome, TriggerResult
+from dagtrigger.airflow.client import (
+    DEFAULT_CONCURRENCY,
+    AssetEventResult,
+    Outcome,
+    TriggerResult,
+)
 from dagtrigger.airflow.retry import RetryPolicy, call_with_retries
 from dagtrigger.airflow.throttle import Throttle
 from dagtrigger.aws import boto_error_code, withhold_response_bodies
@@ -44,6 +49,9 @@ from dagtrigger.errors import (
     TransientTriggerError,
 )
 from dagtrigger.run_id import build_client_token
+
+if TYPE_CHECKING:
+    from dagtrigger.assets import PlannedAssetEvent
 
 SERVICE = "mwaa-serverless"  # botocore's name; IAM's prefix and SigV4's signing name differ
 IAM_PREFIX = "airflow-serverless"
@@ -204,6 +212,17 @@ class WorkflowClient:
             return None
         status = answer.get("RunDetail", {}).get("RunState")
         return {**answer, "dag_run_id": dag_run_id, "state": _STATES.get(str(status), status)}
+
+    def record_asset_event(
+        self, planned: PlannedAssetEvent, *, retry: RetryPolicy | None = None
+    ) -> AssetEventResult:
+        """MWAA Serverless has no REST API to record asset events through."""
+        raise ConfigurationError(
+            f'route "{planned.route}" records an event of asset {planned.asset!r}, and MWAA '
+            "Serverless has no API for asset events",
+            fix="record asset events in an Airflow (AIRFLOW_URL, COMPOSER_ENVIRONMENT or "
+            'MWAA_ENVIRONMENT), or start the workflow with the route\'s "dag_id" instead.',
+        )
 
     # ---- workflows ----
 

@@ -120,8 +120,9 @@ def check_routing(ctx: Context) -> Outcome:
     """Which DAGs the routes name; with --event, which rules match it and the runs it starts."""
     settings = ctx.need_settings
     router = build_router(settings)()
-    configured = tuple(dict.fromkeys(route.dag_id for route in router.routes))
+    configured = tuple(dict.fromkeys(r.dag_id for r in router.routes if r.dag_id is not None))
     ctx.dag_ids = configured
+    ctx.assets = tuple(dict.fromkeys(r.asset.asset for r in router.routes if r.asset is not None))
     source = "DAG_ID" if settings.routes is None else describe_source(settings.routes)
     if ctx.event is None:
         if settings.routes is None:
@@ -129,8 +130,11 @@ def check_routing(ctx: Context) -> Outcome:
                 f"every event starts DAG {configured[0]} (DAG_ID); add --event EVENT.json "
                 "to see the runs an event would start"
             )
+        targets = [f"start DAGs {', '.join(configured)}"] if configured else []
+        if ctx.assets:
+            targets.append(f"record events of assets {', '.join(ctx.assets)}")
         return ok(
-            f"{len(router.routes)} rules from {source} start DAGs {', '.join(configured)}; "
+            f"{len(router.routes)} rules from {source} {' and '.join(targets)}; "
             "add --event EVENT.json to see the runs an event would start"
         )
     try:
@@ -142,11 +146,12 @@ def check_routing(ctx: Context) -> Outcome:
         )
     plan = plan_events(normalised, router, settings.max_conf_bytes)
     ctx.plan = plan
-    if plan.runs:
+    if plan.runs or plan.asset_events:
         ctx.dag_ids = tuple(dict.fromkeys(run.dag_id for run in plan.runs))
+        ctx.assets = tuple(dict.fromkeys(event.asset for event in plan.asset_events))
     if plan.route_errors:
         return fail(*problem_and_fix(plan.route_errors[0]))
-    if not plan.runs:
+    if not plan.runs and not plan.asset_events:
         reasons = "; ".join(plan.ignored) or "nothing to do"
         return warn(
             f"this event would start no run: {reasons}",
@@ -155,9 +160,16 @@ def check_routing(ctx: Context) -> Outcome:
     runs = f"{len(plan.runs)} run{'s' if len(plan.runs) != 1 else ''}"
     if settings.routes is None:
         return ok(f"{runs} of DAG {configured[0]} (DAG_ID: every event starts it)")
-    routes = ", ".join(dict.fromkeys(f"{run.route!r} → {run.dag_id}" for run in plan.runs))
+    routes = ", ".join(
+        dict.fromkeys(
+            [f"{run.route!r} → {run.dag_id}" for run in plan.runs]
+            + [f"{event.route!r} → asset {event.asset}" for event in plan.asset_events]
+        )
+    )
+    events = len(plan.asset_events)
+    recorded = f" and {events} asset event{'s' if events != 1 else ''}" if events else ""
     notes = f" ({'; '.join(plan.notes)})" if plan.notes else ""
-    return ok(f"{runs} from {source}: {routes}{notes}")
+    return ok(f"{runs}{recorded} from {source}: {routes}{notes}")
 
 
 def describe_run(conf: Mapping[str, object], run_id: str) -> str:

@@ -38,6 +38,7 @@ class Context:
     session: HttpSession = field(default_factory=HttpSession)
     plan: Plan | None = None
     dag_ids: tuple[str, ...] = ()
+    assets: tuple[str, ...] = ()  # the assets (datasets) the routes record events of
     username: str | None = None  # the Airflow user, when dagtrigger signs in as one
     google_email: str | None = None
     composer: ComposerEnvironment | None = None

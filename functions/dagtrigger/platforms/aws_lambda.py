@@ -130,13 +130,16 @@ def _handle_direct(event: Any, context: Any) -> dict[str, Any]:
         raise EventFailed(
             f"{len(failures)} run(s) failed for event {event_id}: {failures[0]}"
         ) from failures[0]
-    return {
+    answer: dict[str, Any] = {
         "runs": [
             {"dag_id": o.run.dag_id, "dag_run_id": o.run.dag_run_id, "outcome": o.outcome}
             for o in report.outcomes
         ],
         "ignored": list(report.plan.ignored),
     }
+    if report.asset_outcomes:
+        answer["asset_events"] = [o.as_dict() for o in report.asset_outcomes]
+    return answer
 
 
 def _handle_sqs_record(record: SQSRecord, context: Any) -> None:
@@ -166,9 +169,13 @@ def _handle_sqs_record(record: SQSRecord, context: Any) -> None:
 def _log_and_count(report: Report, event_id: str) -> None:
     counts = {
         "RunsCreated": report.count(Outcome.CREATED),
-        "Duplicates": report.count(Outcome.DUPLICATE),
+        "AssetEventsCreated": report.count_asset_events(Outcome.CREATED),
+        "Duplicates": report.count(Outcome.DUPLICATE)
+        + report.count_asset_events(Outcome.DUPLICATE),
         "Ignored": len(report.plan.ignored),
-        "Failed": report.count(Outcome.FAILED) + len(report.plan.route_errors),
+        "Failed": report.count(Outcome.FAILED)
+        + report.count_asset_events(Outcome.FAILED)
+        + len(report.plan.route_errors),
     }
     for name, value in counts.items():
         if value:

@@ -24,7 +24,17 @@ from dagtrigger.runtime import get_dispatcher
 
 logger = logging.getLogger("dagtrigger")
 
-_STRUCTURED_FIELDS = ("event_id", "dag_id", "dag_run_id", "outcome", "route", "retry", "delay_s")
+_STRUCTURED_FIELDS = (
+    "event_id",
+    "dag_id",
+    "dag_run_id",
+    "asset",
+    "partition_key",
+    "outcome",
+    "route",
+    "retry",
+    "delay_s",
+)
 
 
 class CloudLoggingFormatter(logging.Formatter):

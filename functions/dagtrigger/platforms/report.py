@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dagtrigger.airflow.client import Outcome
-from dagtrigger.dispatch import Plan, Report
+from dagtrigger.dispatch import AssetEventOutcome, Plan, Report
 
 _SEVERITY = {
     Outcome.CREATED: logging.INFO,
@@ -25,7 +25,8 @@ class LogLine:
 
 
 def describe_report(report: Report, event_id: str | None) -> Iterator[LogLine]:
-    """One line per run (created, duplicate or failed), per ignored part and per route error."""
+    """One line per run and asset event (created, duplicate or failed), per ignored part and per
+    route error."""
     for outcome in report.outcomes:
         run = outcome.run
         subject = run.event.object.uri if run.event.object is not None else run.event.label
@@ -45,7 +46,38 @@ def describe_report(report: Report, event_id: str | None) -> Iterator[LogLine]:
                 "route": run.route,
             },
         )
+    for recorded in report.asset_outcomes:
+        yield _asset_event_line(recorded)
     yield from describe_plan_aside(report.plan, event_id)
+
+
+def _asset_event_line(recorded: AssetEventOutcome) -> LogLine:
+    planned = recorded.planned
+    source = planned.event
+    subject = source.object.uri if source.object is not None else source.label
+    partition = f" (partition {planned.partition_key})" if planned.partition_key else ""
+    if recorded.error is None:
+        message = (
+            f"{recorded.outcome} asset event {recorded.asset_event_id} of {planned.asset}"
+            f"{partition} for {subject}"
+        )
+    else:
+        retry = "will be redelivered" if recorded.error.retryable else "not retried"
+        message = (
+            f"failed to record an event of asset {planned.asset}{partition} for {subject} "
+            f"({retry}): {recorded.error}"
+        )
+    return LogLine(
+        _SEVERITY[recorded.outcome],
+        message,
+        {
+            "event_id": source.event_id,
+            "asset": planned.asset,
+            "partition_key": planned.partition_key,
+            "outcome": recorded.outcome,
+            "route": planned.route,
+        },
+    )
 
 
 def describe_plan_aside(plan: Plan, event_id: str | None) -> Iterator[LogLine]:
