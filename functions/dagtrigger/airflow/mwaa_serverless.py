@@ -365,8 +365,8 @@ def classify_error(
             return _DuplicateRun(details.get("ResourceId", error.get("ResourceId")))
         return PermanentTriggerError(
             f"{what} was refused: {code}: {message}",
-            fix="Check the workflow's state (aws mwaa-serverless get-workflow): a workflow being "
-            "deleted or disabled starts no runs.",
+            fix=f"Check the workflow's state (`aws mwaa-serverless get-workflow --workflow-arn "
+            f"{arn}`): a workflow being deleted or disabled starts no runs.",
             kind=ErrorKind.REFUSED,
             status=status,
         )
