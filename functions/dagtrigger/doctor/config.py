@@ -122,7 +122,9 @@ def check_routing(ctx: Context) -> Outcome:
     router = build_router(settings)()
     configured = tuple(dict.fromkeys(r.dag_id for r in router.routes if r.dag_id is not None))
     ctx.dag_ids = configured
-    ctx.assets = tuple(dict.fromkeys(r.asset.asset for r in router.routes if r.asset is not None))
+    rules = [route.asset for route in router.routes if route.asset is not None]
+    ctx.assets = tuple(dict.fromkeys(rule.asset for rule in rules))
+    ctx.partitioned_assets = frozenset(r.asset for r in rules if r.partition_key is not None)
     source = "DAG_ID" if settings.routes is None else describe_source(settings.routes)
     if ctx.event is None:
         if settings.routes is None:

@@ -39,6 +39,7 @@ class Context:
     plan: Plan | None = None
     dag_ids: tuple[str, ...] = ()
     assets: tuple[str, ...] = ()  # the assets (datasets) the routes record events of
+    partitioned_assets: frozenset[str] = frozenset()  # those a route sets partition keys for
     username: str | None = None  # the Airflow user, when dagtrigger signs in as one
     google_email: str | None = None
     composer: ComposerEnvironment | None = None

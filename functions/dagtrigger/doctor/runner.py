@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from dagtrigger.doctor.access import check_authenticated, check_may_trigger
+from dagtrigger.doctor.assets import check_asset_exists, check_asset_partitions, check_may_record
 from dagtrigger.doctor.config import check_configuration, check_routing, describe_run
 from dagtrigger.doctor.context import Context
 from dagtrigger.doctor.credentials import check_credentials
@@ -118,7 +119,32 @@ def run_doctor(
     checks.run("authenticated", lambda: check_authenticated(ctx), requires=("api_version",))
     for dag_id in ctx.dag_ids or ((settings.dag_id,) if settings.dag_id else ()):
         _check_dag(checks, ctx, dag_id)
+    _check_assets(checks, ctx)
     return checks.results
+
+
+def _check_assets(checks: Checklist, ctx: Context) -> None:
+    """Per asset the routes record events of: it exists, and takes their partition keys; once:
+    the identity may record events."""
+    if not ctx.assets:
+        return
+    if not checks.passed("authenticated"):
+        for asset in ctx.assets:
+            checks.add("asset", skip(f"not checked: needs {label('authenticated')}"), asset)
+        return
+    for asset in ctx.assets:
+        _check_asset(checks, ctx, asset)
+    checks.run("asset.record", lambda: check_may_record(ctx))
+
+
+def _check_asset(checks: Checklist, ctx: Context, asset: str) -> None:
+    checks.run("asset.exists", lambda: check_asset_exists(ctx, asset), subject=asset)
+    checks.run(
+        "asset.partitions",
+        lambda: check_asset_partitions(ctx, asset),
+        subject=asset,
+        requires=(f"asset.exists:{asset}",),
+    )
 
 
 def _check_workflows(checks: Checklist, ctx: Context) -> None:
