@@ -11,6 +11,7 @@
 # | Pub/Sub service agent            | roles/iam.serviceAccountTokenCreator | the invoker SA only      | mint the push/Eventarc OIDC token (projects whose agent predates 2021-04-08) |
 # | Pub/Sub service agent            | roles/pubsub.publisher            | the dead-letter topic       | forward undeliverable messages                 |
 # | Pub/Sub service agent            | roles/pubsub.subscriber           | the push subscription       | acknowledge what it forwarded                  |
+# | build SA (dagtrigger-build)      | roles/cloudbuild.builds.builder   | the project                 | build the function's image (unless var.build_service_account) |
 
 resource "google_service_account" "function" {
   project      = var.project
@@ -32,8 +33,29 @@ resource "google_service_account" "invoker" {
   depends_on = [google_project_service.apis]
 }
 
+# The function's image is built as this account, unless var.build_service_account names another.
+resource "google_service_account" "build" {
+  count = var.build_service_account == null ? 1 : 0
+
+  project      = var.project
+  account_id   = var.build_account_id
+  display_name = "dagtrigger build"
+  description  = "Cloud Build builds the dagtrigger function's image as this account."
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_project_iam_member" "builder" {
+  count = var.build_service_account == null ? 1 : 0
+
+  project = var.project
+  role    = "roles/cloudbuild.builds.builder"
+  member  = "serviceAccount:${google_service_account.build[0].email}"
+}
+
 locals {
-  pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  build_service_account = coalesce(var.build_service_account, try(google_service_account.build[0].email, null))
+  pubsub_service_agent  = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
 }
 
 # --- the function's own account --------------------------------------------------------------------

@@ -99,7 +99,7 @@ resource "google_cloudfunctions2_function" "dagtrigger" {
   build_config {
     runtime         = var.runtime
     entry_point     = "handle_cloud_event"
-    service_account = var.build_service_account == null ? null : "projects/${var.project}/serviceAccounts/${var.build_service_account}"
+    service_account = "projects/${var.project}/serviceAccounts/${local.build_service_account}"
 
     source {
       storage_source {
@@ -162,5 +162,6 @@ resource "google_cloudfunctions2_function" "dagtrigger" {
     google_project_service.apis,
     google_project_iam_member.event_receiver,
     google_project_iam_member.gcs_publisher,
+    google_project_iam_member.builder,
   ]
 }

@@ -37,3 +37,8 @@ output "source_bucket" {
   description = "Bucket holding the function's source archives."
   value       = google_storage_bucket.source.name
 }
+
+output "build_service_account_email" {
+  description = "The account Cloud Build builds the function's image as."
+  value       = local.build_service_account
+}

@@ -236,9 +236,15 @@ variable "vpc_connector_egress_settings" {
 }
 
 variable "build_service_account" {
-  description = "Service account email Cloud Build uses to build the function (needs roles/logging.logWriter, roles/artifactregistry.writer and read access to the source bucket). null: the project's default build service account."
+  description = "Service account email Cloud Build builds the function's image as (it needs roles/cloudbuild.builds.builder, or logs, Artifact Registry and read access to the source bucket). null: Terraform creates build_account_id with roles/cloudbuild.builds.builder, rather than leave the build to the project's default build account (in projects created since July 2024 the Compute Engine default service account, possibly without these roles)."
   type        = string
   default     = null
+}
+
+variable "build_account_id" {
+  description = "Account ID of the build service account Terraform creates when build_service_account is null."
+  type        = string
+  default     = "dagtrigger-build"
 }
 
 variable "source_bucket_name" {
