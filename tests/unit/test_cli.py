@@ -115,6 +115,29 @@ def test_plan_with_routes_prints_a_line_for_every_matching_dag(
     assert runs[1]["conf"]["file"] == "x.csv"
 
 
+def test_plan_prints_the_asset_events_an_event_would_record(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    routes = [
+        {"dag_id": "load_csv", "asset": "gs://b/landing", "partition_key": "{bucket}-{name}"},
+        {"asset": "gs://b/all", "replace_extra": True, "extra": {"file": "{name}"}},
+    ]
+
+    code, out, _ = cli("plan", write_json(tmp_path, GCS_EVENT), "--routes", json.dumps(routes))
+
+    run, landing, every = (json.loads(line) for line in out)
+    assert code == 0
+    assert run["dag_id"] == "load_csv"
+    assert (landing["asset"], landing["partition_key"]) == ("gs://b/landing", "b-x.csv")
+    assert landing["extra"]["uri"] == "gs://b/x.csv"
+    assert landing["extra"]["dagtrigger_event"] == run["dag_run_id"]
+    assert every == {
+        "asset": "gs://b/all",
+        "partition_key": None,
+        "extra": {"file": "x.csv", "dagtrigger_event": run["dag_run_id"]},
+    }
+
+
 def test_dag_id_option_overrides_the_environment(
     cli: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
