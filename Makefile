@@ -81,12 +81,14 @@ docs-check: $(STAMP) $(AWS_CLI_STAMP)
 
 # The Lambda deployment package: build/lambda/ and dist/dagtrigger-lambda.zip (see infra/aws), for
 # one architecture and one Python, the function's: `make package-aws ARCH=x86_64` when the
-# template's Architecture is x86_64, `RUNTIME=python3.13` when its Runtime is. Set here, not with
-# ?=, so an ARCH or RUNTIME left in the environment is not taken.
+# template's Architecture is x86_64, `RUNTIME=python3.13` when its Runtime is; `WITH_SDK=1` puts
+# boto3 and botocore in too (MWAA Serverless needs a newer botocore than a runtime may have). Set
+# here, not with ?=, so an ARCH, RUNTIME or WITH_SDK left in the environment is not taken.
 ARCH := arm64
 RUNTIME := python3.12
+WITH_SDK :=
 package-aws: $(STAMP)
-	$(PY) -m tools.package_aws --arch $(ARCH) --runtime $(RUNTIME)
+	$(PY) -m tools.package_aws --arch $(ARCH) --runtime $(RUNTIME) $(if $(WITH_SDK),--with-sdk,)
 
 # What a user feels, each measured side by side with a baseline in one run (about 6 minutes):
 # docs/benchmarks.md.

@@ -16,7 +16,9 @@ ARCH=x86_64 RUNTIME=python3.13` for others. Every other wheel must be pure Pytho
 (`Root-Is-Purelib`, a `none-any` tag).
 
 Left out because the python3.12 runtime has them: boto3, botocore, s3transfer, jmespath,
-urllib3, python-dateutil, six. The rest comes from PyPI at the versions pinned below, which must
+urllib3, python-dateutil, six. The runtime's botocore may predate a service dagtrigger calls
+(MWAA Serverless, botocore 1.41 and later): `make package-aws WITH_SDK=1` (`--with-sdk`) puts
+boto3, botocore and s3transfer at the versions below into the package, where they come first. The rest comes from PyPI at the versions pinned below, which must
 satisfy pyproject.toml's `dependencies` and its `aws` extra (uv refuses the install otherwise); a
 new dependency of either fails the build until it is pinned here or named as the runtime's.
 
@@ -72,6 +74,8 @@ RUNTIME_PROVIDED = {
     "python-dateutil": None,
     "six": None,
 }
+# With --with-sdk: the AWS SDK the tests run with, which knows every service dagtrigger calls.
+SDK_PINS = {"boto3": "1.44.18", "botocore": "1.44.18", "s3transfer": "0.19.3"}
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)  # the earliest a zip entry can carry
 SKIPPED_DIRS = {"__pycache__", "tests", "test"}
 SKIPPED_SUFFIXES = {".pyc", ".pyo"}
@@ -95,10 +99,14 @@ def requirements() -> list[str]:
     raise PackageError("pyproject.toml's `aws` extra does not name aws-lambda-powertools")
 
 
-def install_dependencies(target: Path, arch: str, python: str = PYTHON_VERSION) -> None:
-    """uv installs the core's dependencies and Powertools for the Lambda runtime into `target`."""
+def install_dependencies(
+    target: Path, arch: str, python: str = PYTHON_VERSION, sdk: dict[str, str] | None = None
+) -> None:
+    """uv installs the core's dependencies and Powertools for the Lambda runtime into `target`
+    (and with `sdk`, those pins of the AWS SDK)."""
     constraints = target.parent / "constraints.txt"
-    pins = {**PINS, **{name: v for name, v in RUNTIME_PROVIDED.items() if v}}
+    sdk = sdk or {}
+    pins = {**PINS, **{name: v for name, v in RUNTIME_PROVIDED.items() if v}, **sdk}
     constraints.write_text("".join(f"{name}=={version}\n" for name, version in pins.items()))
     command = [
         sys.executable, "-m", "uv", "pip", "install", "--quiet",
@@ -108,7 +116,7 @@ def install_dependencies(target: Path, arch: str, python: str = PYTHON_VERSION) 
         "--only-binary", ":all:",
         "--constraints", str(constraints),
         *requirements(),
-        *(f"{name}=={version}" for name, version in PINS.items()),
+        *(f"{name}=={version}" for name, version in {**PINS, **sdk}.items()),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -165,16 +173,20 @@ def copy_distribution(site: Path, dist_info: Path, destination: Path) -> int:
     return copied
 
 
-def add_dependencies(destination: Path, arch: str, python: str = PYTHON_VERSION) -> list[str]:
-    """Install into a scratch directory, copy what the runtime lacks; names and versions copied."""
+def add_dependencies(
+    destination: Path, arch: str, python: str = PYTHON_VERSION, *, with_sdk: bool = False
+) -> list[str]:
+    """Install into a scratch directory, copy what the runtime lacks (and with `with_sdk`, the
+    SDK_PINS); names and versions copied."""
+    sdk = SDK_PINS if with_sdk else {}
     with tempfile.TemporaryDirectory(prefix="dagtrigger-lambda-") as scratch:
         site = Path(scratch) / "site"
-        install_dependencies(site, arch, python)
+        install_dependencies(site, arch, python, sdk)
         added = []
         for name, dist_info in iter_distributions(site):
-            if name in RUNTIME_PROVIDED:
+            if name in RUNTIME_PROVIDED and name not in sdk:
                 continue
-            if name not in PINS:
+            if name not in PINS and name not in sdk:
                 raise PackageError(
                     f"the package now needs {name} (for dagtrigger or aws-lambda-powertools), "
                     "which is neither pinned nor known to be in the Lambda runtime: add it to "
@@ -183,7 +195,7 @@ def add_dependencies(destination: Path, arch: str, python: str = PYTHON_VERSION)
             check_wheel(name, dist_info, arch, python)
             copy_distribution(site, dist_info, destination)
             added.append(dist_info.name.removesuffix(".dist-info"))
-        missing = set(PINS) - {canonical(a.rsplit("-", 1)[0]) for a in added}
+        missing = {*PINS, *sdk} - {canonical(a.rsplit("-", 1)[0]) for a in added}
         if missing:
             raise PackageError(f"uv did not install {', '.join(sorted(missing))}")
         return added
@@ -228,14 +240,21 @@ def write_zip(source: Path, zip_path: Path) -> int:
     return len(files)
 
 
-def build(build_dir: Path, zip_path: Path, arch: str, runtime: str = DEFAULT_RUNTIME) -> str:
+def build(
+    build_dir: Path,
+    zip_path: Path,
+    arch: str,
+    runtime: str = DEFAULT_RUNTIME,
+    *,
+    with_sdk: bool = False,
+) -> str:
     """Build the directory and the zip; a one-line summary."""
     started = time.monotonic()
     if build_dir.exists():
         shutil.rmtree(build_dir)
     build_dir.mkdir(parents=True)
     add_sources(build_dir)
-    added = add_dependencies(build_dir, arch, RUNTIMES[runtime])
+    added = add_dependencies(build_dir, arch, RUNTIMES[runtime], with_sdk=with_sdk)
     count = write_zip(build_dir, zip_path)
     size = zip_path.stat().st_size
     unpacked = sum(p.stat().st_size for p in build_dir.rglob("*") if p.is_file())
@@ -273,9 +292,24 @@ def main(argv: list[str]) -> int:
             "google-re2 is compiled for one CPython version"
         ),
     )
+    parser.add_argument(
+        "--with-sdk",
+        action="store_true",
+        help=(
+            "put boto3 and botocore into the package: for MWAA Serverless, which a runtime's "
+            "older botocore does not know"
+        ),
+    )
     args = parser.parse_args(argv)
     try:
-        print(build(args.build_dir.resolve(), args.zip_path.resolve(), args.arch, args.runtime))
+        summary = build(
+            args.build_dir.resolve(),
+            args.zip_path.resolve(),
+            args.arch,
+            args.runtime,
+            with_sdk=args.with_sdk,
+        )
+        print(summary)
     except PackageError as exc:
         print(f"package-aws: {exc}", file=sys.stderr)
         return 1

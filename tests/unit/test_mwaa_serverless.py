@@ -311,4 +311,4 @@ def test_a_botocore_without_the_service_is_a_configuration_error(
         serverless_client(5.0)
 
     assert "no mwaa-serverless service" in raised.value.problem
-    assert raised.value.fix is not None and "layer" in raised.value.fix
+    assert raised.value.fix is not None and "make package-aws WITH_SDK=1" in raised.value.fix

@@ -115,8 +115,9 @@ def serverless_client(timeout: float) -> Any:
         raise ConfigurationError(
             f"botocore {botocore.__version__} has no {SERVICE} service (MWAA Serverless came "
             "later)",
-            fix="give the function a boto3 and botocore that have it: a Lambda layer holding them "
-            "(README: Amazon MWAA Serverless); elsewhere, pip install -U boto3.",
+            fix="give the function a boto3 and botocore that have it: on Lambda, deploy the "
+            "package built with make package-aws WITH_SDK=1 (README: Amazon MWAA Serverless); "
+            "elsewhere, pip install -U boto3.",
         ) from exc
 
 
