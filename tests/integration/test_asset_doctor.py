@@ -41,10 +41,16 @@ def asset_events_of(airflow: LocalAirflow) -> int:
     return int(body["total_entries"])
 
 
+def set_paused(airflow: LocalAirflow, dag_id: str, paused: bool) -> None:
+    status, body = airflow.call("PATCH", f"/dags/{dag_id}", {"is_paused": paused})
+    assert status == 200, body
+
+
 def test_doctor_checks_each_asset_its_consumers_partitions_and_the_permission(
     airflow: LocalAirflow,
 ) -> None:
     recorded_before = asset_events_of(airflow)
+    set_paused(airflow, "dagtrigger_asset_consumer", False)
 
     lines = doctor(airflow)
 
@@ -75,3 +81,13 @@ def test_the_write_check_names_a_missing_permission(airflow: LocalAirflow) -> No
     assert record.status is Status.FAIL
     assert "permission to record asset events (403" in record.message
     assert lines[f"asset.exists:{LANDING}"].status is Status.OK  # reading is a viewer's right
+
+
+def test_an_asset_whose_consumers_are_all_paused_is_a_warning(airflow: LocalAirflow) -> None:
+    set_paused(airflow, "dagtrigger_asset_consumer", True)
+
+    landing = doctor(airflow)[f"asset.exists:{LANDING}"]
+
+    assert landing.status is Status.WARN
+    assert "all paused" in landing.message
+    assert landing.fix == "unpause dagtrigger_asset_consumer."

@@ -27,14 +27,31 @@ def check_asset_exists(ctx: Context, reference: str) -> Outcome:
             f"schedule a DAG on it, e.g. schedule=[Asset({asset.uri!r})] (Airflow 2: "
             "Dataset), if its events should start one",
         )
-    return ok(f"{what} {asset.id} ({asset.uri}) schedules {', '.join(asset.scheduled_dags)}")
+    scheduled = f"{what} {asset.id} ({asset.uri}) schedules {', '.join(asset.scheduled_dags)}"
+    paused = [dag for dag in asset.scheduled_dags if _details(ctx, dag, "").get("is_paused")]
+    if paused == list(asset.scheduled_dags):
+        return warn(
+            f"{scheduled}, all paused: Airflow queues no run of a paused DAG for an event, and "
+            "does not start one for it when the DAG is unpaused later",
+            f"unpause {', '.join(paused)}.",
+        )
+    return ok(scheduled + (f" ({', '.join(paused)} paused)" if paused else ""))
 
 
 def check_asset_partitions(ctx: Context, reference: str) -> Outcome:
     """A route sets partition keys for this asset: some DAG scheduled on it takes them."""
-    if reference not in ctx.partitioned_assets:
-        return skip("no route sets a partition key for it")
     client = ctx.need_client
+    if reference not in ctx.partitioned_assets:
+        if client.api_version is not ApiVersion.V2:
+            return skip("no route sets a partition key for it")
+        waiting = _partitioned(ctx, client.asset_events.find(reference).scheduled_dags)
+        if waiting:
+            return warn(
+                f"{', '.join(waiting)} wait for partitions of it, and no route sets a partition "
+                "key: Airflow starts no partitioned DAG for an event without one",
+                'set "partition_key" on the route that records its events.',
+            )
+        return skip("no route sets a partition key for it, and no DAG waits for partitions")
     version = client.asset_events.server_version()
     shown = ".".join(map(str, version))
     if client.api_version is not ApiVersion.V2 or version < PARTITIONS_SINCE:
@@ -42,21 +59,26 @@ def check_asset_partitions(ctx: Context, reference: str) -> Outcome:
             f"a route sets partition keys for it, and Airflow {shown} has no partitions",
             "upgrade to Airflow 3.2 or later, or remove partition_key from the route.",
         )
-    asset = client.asset_events.find(reference)
-    partitioned = []
-    for dag_id in asset.scheduled_dags:
-        response = ctx.api("GET", f"/dags/{quote(dag_id, safe='')}/details")
-        details = response.json() if response.status == 200 else None
-        if isinstance(details, dict) and details.get("timetable_partitioned"):
-            partitioned.append(dag_id)
+    partitioned = _partitioned(ctx, client.asset_events.find(reference).scheduled_dags)
     if not partitioned:
         return warn(
             "a route sets partition keys for it, and no DAG scheduled on it has a partitioned "
-            "timetable: the keys are recorded and nothing waits for them",
+            "timetable: Airflow starts no other DAG for an event with a partition key",
             "schedule a DAG on it with PartitionedAssetTimetable (README: Asset events and "
-            "partitions).",
+            "partitions), or remove partition_key from the route.",
         )
     return ok(f"partitioned consumers: {', '.join(partitioned)}")
+
+
+def _partitioned(ctx: Context, dag_ids: tuple[str, ...]) -> list[str]:
+    return [dag for dag in dag_ids if _details(ctx, dag, "/details").get("timetable_partitioned")]
+
+
+def _details(ctx: Context, dag_id: str, suffix: str) -> dict[str, object]:
+    """The DAG as Airflow describes it (GET /dags/ID, or with /details); {} when unreadable."""
+    response = ctx.api("GET", f"/dags/{quote(dag_id, safe='')}{suffix}")
+    details = response.json() if response.status == 200 else None
+    return details if isinstance(details, dict) else {}
 
 
 def check_may_record(ctx: Context) -> Outcome:
