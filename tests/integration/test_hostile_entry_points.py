@@ -32,7 +32,7 @@ from tests.hostile import CORPUS, TEN_MB, Expected, parsed, read
 from tests.integration.functions_server import FunctionsServer
 from tests.integration.helpers import airflow_env, read_run
 from tests.records import Records
-from tests.standins.aws_lambda import LambdaContext
+from tests.standins.aws_lambda import LambdaContext, sqs_record
 from tools.local_airflow import REPO, LocalAirflow
 
 pytestmark = pytest.mark.airflow
@@ -260,20 +260,6 @@ def _carried_by_sqs(payload: Any) -> bool:
     return "detail-type" in payload and "source" in payload
 
 
-def _sqs_record(message_id: str, body: str) -> dict[str, Any]:
-    return {
-        "messageId": message_id,
-        "receiptHandle": f"handle-{message_id}",
-        "body": body,
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1717236000123"},
-        "messageAttributes": {},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:eu-west-1:111122223333:dagtrigger-events",
-        "awsRegion": "eu-west-1",
-    }
-
-
 @dataclass(frozen=True)
 class SqsCase:
     record: dict[str, Any]
@@ -292,12 +278,12 @@ def _sqs_cases() -> list[SqsCase]:
         if isinstance(records, list) and records and records[0].get("eventSource") == "aws:sqs":
             cases.extend(SqsCase(record, expected, name) for record in records)
         elif _carried_by_sqs(payload) and "NaN" not in read(name).decode():
-            record = _sqs_record(f"hostile-{Path(name).stem}", read(name).decode())
+            record = sqs_record(f"hostile-{Path(name).stem}", read(name).decode())
             cases.append(SqsCase(record, expected, name))
     # Garbage text is not poison for SQS: a body is any text, and a plain message is one.
     garbage = read("garbage_text.bin").decode()
     cases.append(
-        SqsCase(_sqs_record("hostile-garbage", garbage), Expected("text", "accepted"), "text")
+        SqsCase(sqs_record("hostile-garbage", garbage), Expected("text", "accepted"), "text")
     )
     return cases
 

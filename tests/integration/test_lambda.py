@@ -8,13 +8,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from dagtrigger import runtime
 from tests.integration.helpers import lambda_handler, read_run
-from tests.standins.aws_lambda import LambdaContext
+from tests.standins.aws_lambda import LambdaContext, sqs_record
 from tests.standins.faults import FlakyFront
 from tests.standins.mwaa import MwaaEnvironment, MwaaStandin
 from tools.local_airflow import REPO, LocalAirflow, free_port
@@ -63,22 +62,6 @@ def mwaa(
         yield standin
 
 
-def _sqs_record(message_id: str, body: str, **attributes: str) -> dict[str, Any]:
-    return {
-        "messageId": message_id,
-        "receiptHandle": f"handle-{message_id}",
-        "body": body,
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1717222502437"},
-        "messageAttributes": {
-            k: {"stringValue": v, "dataType": "String"} for k, v in attributes.items()
-        },
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:dagtrigger",
-        "awsRegion": "eu-west-1",
-    }
-
-
 @pytest.mark.parametrize(
     "sample",
     [
@@ -122,12 +105,12 @@ def test_an_sqs_batch_reports_only_the_transient_failure(
     s3_body = json.loads((EVENTS / "sqs_s3_notification.json").read_text())["Records"][0]["body"]
     batch = {
         "Records": [
-            _sqs_record(f"good-s3-{airflow.major}", s3_body),
-            _sqs_record(f"good-plain-{airflow.major}", '{"report": "daily"}'),
-            _sqs_record(
+            sqs_record(f"good-s3-{airflow.major}", s3_body),
+            sqs_record(f"good-plain-{airflow.major}", '{"report": "daily"}'),
+            sqs_record(
                 f"poison-{airflow.major}", '{"Records": [{"eventSource": "aws:s3", "s3": {}}]}'
             ),
-            _sqs_record(f"transient-{airflow.major}", "retry me", target="flaky"),
+            sqs_record(f"transient-{airflow.major}", "retry me", target="flaky"),
         ]
     }
     answer = lambda_handler()(batch, LambdaContext())

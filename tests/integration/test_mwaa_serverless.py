@@ -8,7 +8,6 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,7 +16,7 @@ from dagtrigger.airflow import mwaa_serverless
 from dagtrigger.cli import main
 from dagtrigger.doctor import run_doctor
 from tests.integration.helpers import lambda_handler
-from tests.standins.aws_lambda import LambdaContext
+from tests.standins.aws_lambda import LambdaContext, sqs_record
 from tests.standins.mwaa_serverless import MwaaServerlessStandin, Workflow
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
@@ -54,22 +53,6 @@ def service(monkeypatch: pytest.MonkeyPatch) -> Iterator[MwaaServerlessStandin]:
     runtime.reset()
 
 
-def _sqs_record(message_id: str, body: str, **attributes: str) -> dict[str, Any]:
-    return {
-        "messageId": message_id,
-        "receiptHandle": f"handle-{message_id}",
-        "body": body,
-        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1717222502437"},
-        "messageAttributes": {
-            k: {"stringValue": v, "dataType": "String"} for k, v in attributes.items()
-        },
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:dagtrigger",
-        "awsRegion": "eu-west-1",
-    }
-
-
 # ---- the Lambda entry point ----
 
 
@@ -99,7 +82,7 @@ def test_sqs_records_delivered_three_times_start_one_run_each(
     service: MwaaServerlessStandin,
 ) -> None:
     body = json.loads((EVENTS / "sqs_s3_notification.json").read_text())["Records"][0]["body"]
-    batch = {"Records": [_sqs_record("s3", body), _sqs_record("plain", '{"report": "daily"}')]}
+    batch = {"Records": [sqs_record("s3", body), sqs_record("plain", '{"report": "daily"}')]}
     handler = lambda_handler()
 
     answers = [handler(batch, LambdaContext()) for _ in range(3)]
@@ -213,9 +196,9 @@ def test_an_sqs_batch_reports_only_the_transient_failure(
     )
     batch = {
         "Records": [
-            _sqs_record("good", '{"report": "daily"}', target="etl"),
-            _sqs_record("poisoned", "refused", target="strict"),
-            _sqs_record("transient", "retry me", target="etl"),
+            sqs_record("good", '{"report": "daily"}', target="etl"),
+            sqs_record("poisoned", "refused", target="strict"),
+            sqs_record("transient", "retry me", target="etl"),
         ]
     }
 

@@ -42,3 +42,21 @@ class BatchBarrierClient:
         self._barrier.wait()
         time.sleep(self._hold)
         return TriggerResult(Outcome.CREATED, dag_id, str(dag_run_id), {}, 1)
+
+
+def sqs_record(message_id: str, body: str, **attributes: str) -> dict[str, Any]:
+    """One record of an SQS event as Lambda's event source mapping delivers it; `attributes`
+    become String message attributes."""
+    return {
+        "messageId": message_id,
+        "receiptHandle": f"handle-{message_id}",
+        "body": body,
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1717222502437"},
+        "messageAttributes": {
+            k: {"stringValue": v, "dataType": "String"} for k, v in attributes.items()
+        },
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:dagtrigger",
+        "awsRegion": "eu-west-1",
+    }
