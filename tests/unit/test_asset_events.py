@@ -156,3 +156,19 @@ def test_an_asset_no_dag_declares_any_more_is_named_inactive(stub: StubAirflow) 
     assert "is not active" in caught.value.problem
     assert not caught.value.retryable
     assert "only_active=false" in stub.received("GET", V2_ASSETS)[-1].raw_path
+
+
+def test_an_asset_gone_since_it_was_found_is_looked_up_again_not_failed(
+    stub: StubAirflow,
+) -> None:
+    # Its DAG was redeployed: the asset now has another id.
+    airflow(stub, "3.3.2", [{"id": 2, "uri": HOURLY}])
+    stub.reply("GET", V2_ASSETS, Reply(200, {"assets": [{"id": 5, "uri": HOURLY}]}))
+    stub.always("GET", V2_EVENTS, events())
+    stub.reply("POST", V2_EVENTS, Reply(404, {"detail": "Asset with ID: `2` was not found"}))
+    stub.reply("POST", V2_EVENTS, Reply(200, {"id": 8, "asset_id": 5}))
+
+    result = client_for(stub.url, fake=FakeTime()).record_asset_event(planned())
+
+    assert (result.outcome, result.attempts) == (Outcome.CREATED, 2)
+    assert [body["asset_id"] for body in posted(stub, V2_EVENTS)] == [2, 5]

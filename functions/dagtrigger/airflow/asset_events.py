@@ -287,8 +287,16 @@ class AssetEvents:
                 "message.",
             )
         if answer.kind is ErrorKind.NOT_FOUND:
+            # Gone since it was found (its DAG removed, or declared again under a new id): the
+            # next attempt looks it up again, and fails for good only if it is not there.
             with self._lock:
-                self._assets.pop(reference, None)  # gone since it was found: look it up again
+                self._assets.pop(reference, None)
+            return TransientTriggerError(
+                f"{self._where} no longer knows the asset {reference!r} was found as "
+                f"({answer.status}: {answer.detail})",
+                kind=ErrorKind.NOT_FOUND,
+                status=answer.status,
+            )
         return answer.error_for(Asked(self._where, action, self._client.transport.auth))
 
 
