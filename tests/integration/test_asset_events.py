@@ -24,6 +24,12 @@ from dagtrigger.run_id import build_dag_run_id
 from tests.integration.functions_server import FunctionsServer
 from tests.integration.helpers import lambda_handler, wait_for_state
 from tests.standins.aws_lambda import LambdaContext
+from tests.standins.google_composer import (
+    COMPOSER1_ENVIRONMENT,
+    ENVIRONMENT,
+    SERVICE_ACCOUNT,
+    Google,
+)
 from tests.standins.mwaa import MwaaEnvironment, MwaaStandin
 from tools.local_airflow import LocalAirflow
 
@@ -302,3 +308,101 @@ def _wait_for_runs_of_day(airflow: LocalAirflow, day: str, timeout: float = 120)
             return runs
         time.sleep(1)
     raise AssertionError(f"{DAILY} did not run for {day} in {timeout} s")
+
+
+def s3_put(key: str) -> dict[str, Any]:
+    """An S3 ObjectCreated notification, as Lambda receives it, happening now."""
+    sequencer = random.randrange(16**18)
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": "eu-west-1",
+                "eventTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "bucket": {"name": "acme-raw-eu", "arn": "arn:aws:s3:::acme-raw-eu"},
+                    "object": {"key": key, "size": 42, "sequencer": f"{sequencer:018X}"},
+                },
+            }
+        ]
+    }
+
+
+def _through_google(
+    google: Google, tmp_path: Path, composer: str, name: str
+) -> tuple[list[str], str, list[str]]:
+    """Delivers a GCS event twice to the function on Composer `composer`: the asset outcomes it
+    logged, the event's identity, and the requests the front let through for the service
+    account ("METHOD path", without the query)."""
+    env = google.env(
+        COMPOSER_ENVIRONMENT=composer, DAG_ID="", DAGTRIGGER_ROUTES=_routes(LANDING_ROUTE)
+    )
+    event = structured(name, str(random.randrange(10**15, 10**16)))
+    with FunctionsServer("handle_cloud_event", env, tmp_path / "function.log") as function:
+        statuses = [function.post_structured(event) for _ in range(2)]
+        logged = [e for e in function.log_entries() if e.get("asset") == LANDING]
+    assert statuses == [200, 200], logged
+    front = google.composer if composer == ENVIRONMENT else google.iap
+    seen = [
+        f"{method} {path.split('?')[0]}"
+        for method, path, email in front.requests_seen
+        if email == SERVICE_ACCOUNT
+    ]
+    return [e["outcome"] for e in logged], identity_of(event), seen
+
+
+def _through_mwaa_web(
+    airflow: LocalAirflow, monkeypatch: pytest.MonkeyPatch, key: str
+) -> tuple[list[str], str, MwaaStandin]:
+    """Delivers an S3 event twice to the Lambda logged in to MWAA's web server."""
+    environment = MwaaEnvironment(
+        ENV, airflow.url, MWAA_VERSIONS[airflow.major], airflow.admin_headers
+    )
+    event = s3_put(key)
+    with MwaaStandin({ENV: environment}) as standin:
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AIRFLOW_URL", "DAG_ID"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in standin.client_env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("MWAA_ENVIRONMENT", ENV)
+        monkeypatch.setenv("AIRFLOW_AUTH", "mwaa-web")
+        monkeypatch.setenv("DAGTRIGGER_ROUTES", _routes(LANDING_ROUTE))
+        runtime.reset()
+        try:
+            handler = lambda_handler()
+            answers = [handler(event, LambdaContext()) for _ in range(2)]
+        finally:
+            runtime.reset()
+    outcomes = [o["outcome"] for a in answers for o in a["asset_events"]]
+    return outcomes, identity_of(event), standin
+
+
+@pytest.mark.parametrize("path", ["composer", "composer1-iap", "mwaa-web"])
+def test_every_auth_path_records_one_asset_event_and_finds_the_redelivery(
+    airflow: LocalAirflow,
+    path: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Composer 2/3 (a Google access token), Composer 1 behind IAP (an ID token) and MWAA's web
+    login (a session): each reads the asset's events and records one, on Airflow 2 and 3."""
+    name = f"landing/{path}/{uuid.uuid4().hex}.csv"
+    if path == "mwaa-web":
+        outcomes, key, standin = _through_mwaa_web(airflow, monkeypatch, name)
+        assert standin.logins == 1, "one web login serves the lookups, the reads and the post"
+        assert standin.invocations == [], "web login talks to the web server, not invoke_rest_api"
+        uri = f"s3://acme-raw-eu/{name}"
+    else:
+        google: Google = request.getfixturevalue("google")
+        composer = ENVIRONMENT if path == "composer" else COMPOSER1_ENVIRONMENT
+        outcomes, key, seen = _through_google(google, tmp_path, composer, name)
+        events = "/api/v2/assets/events" if airflow.major == "3" else "/api/v1/datasets/events"
+        assert {f"GET {events}", f"POST {events}"} <= set(seen), seen
+        uri = f"gs://acme-landing/{name}"
+
+    assert outcomes == ["created", "duplicate"]
+    [recorded] = events_of(airflow, LANDING, key)
+    assert recorded["extra"]["uri"] == uri
