@@ -199,22 +199,7 @@ def identity_of(payload: Any) -> str:
 def test_s3_events_through_lambda_on_mwaa_record_one_dataset_or_asset_event(
     airflow: LocalAirflow, lambda_on_mwaa: Callable[[dict[str, Any]], Any]
 ) -> None:
-    key = f"landing/{uuid.uuid4().hex}.csv"
-    event = {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": "eu-west-1",
-                "eventTime": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-                "eventName": "ObjectCreated:Put",
-                "s3": {
-                    "bucket": {"name": "acme-raw-eu", "arn": "arn:aws:s3:::acme-raw-eu"},
-                    "object": {"key": key, "size": 42, "sequencer": "0066A1B2C3D4E5F601"},
-                },
-            }
-        ]
-    }
+    event = s3_put(f"landing/{uuid.uuid4().hex}.csv")
 
     answers = [lambda_on_mwaa(event) for _ in range(3)]
 
