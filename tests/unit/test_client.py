@@ -11,8 +11,10 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from dagtrigger.airflow.client import AirflowClient
@@ -35,6 +37,7 @@ from dagtrigger.errors import (
 from dagtrigger.http import HttpSession
 from tests.fake_time import FakeTime
 from tests.unit.stub_airflow import RESET, Reply, StubAirflow, closed_port_url
+from tools.compat import COMPAT_VERSIONS
 
 FAST = RetryPolicy(deadline=2.0, base_delay=0.02, max_delay=0.1)
 V2_RUNS = "/api/v2/dags/etl/dagRuns"
@@ -522,3 +525,66 @@ def test_the_body_sent_is_exactly_what_each_api_version_takes(
 
     (sent,) = stub.received("POST", path)
     assert json.loads(sent.body) == body
+
+
+# What each Airflow release validates a trigger body against, written from the release itself by
+# `python -m tools.compat --write-schemas tests/unit/airflow_schemas VERSION...`: Airflow 3's
+# pydantic model (extra fields forbidden, so an unknown one gets 422) and the fields Airflow 2's
+# marshmallow schema loads (it refuses unknown and read-only ones with 400).
+SCHEMAS = Path(__file__).resolve().parent / "airflow_schemas"
+SCHEMA_FILES = sorted(SCHEMAS.glob("trigger-body-*.json"))
+
+
+def _schema_version(path: Path) -> str:
+    return path.stem.removeprefix("trigger-body-")
+
+
+def _trigger_on(stub: StubAirflow, airflow_version: str) -> dict[str, Any]:
+    """The body a client that detected `airflow_version` sends to trigger a run."""
+    api = "v2" if airflow_version.startswith("3.") else "v1"
+    path = V2_RUNS if api == "v2" else V1_RUNS
+    stub.always("GET", f"/api/{api}/version", Reply(200, {"version": airflow_version}))
+    stub.always("POST", path, created())
+
+    client_for(stub.url, api_version=None).trigger(
+        "etl", RUN_ID, CONF_WITH_EVERYTHING, note='a "note"'
+    )
+
+    (sent,) = stub.received("POST", path)
+    body: dict[str, Any] = json.loads(sent.body)
+    return body
+
+
+@pytest.mark.parametrize("airflow_version", COMPAT_VERSIONS)
+def test_every_airflow_version_users_run_is_sent_the_exact_body_of_its_api(
+    stub: StubAirflow, airflow_version: str
+) -> None:
+    """No partition_key (3.2+) nor bundle_version: fields a release lacks would get 422."""
+    body = _trigger_on(stub, airflow_version)
+
+    if airflow_version.startswith("3."):
+        assert body == {
+            "conf": CONF_WITH_EVERYTHING,
+            "dag_run_id": RUN_ID,
+            "logical_date": None,
+            "note": 'a "note"',
+        }
+    else:
+        assert body == {"conf": CONF_WITH_EVERYTHING, "dag_run_id": RUN_ID}
+
+
+def test_the_schemas_of_the_oldest_and_newest_release_of_each_line_are_kept() -> None:
+    assert {"2.6.3", "2.11.2", "3.0.6", "3.3.2"} <= {_schema_version(p) for p in SCHEMA_FILES}
+
+
+@pytest.mark.parametrize("schema_file", SCHEMA_FILES, ids=_schema_version)
+def test_the_body_sent_is_within_the_schema_of_that_airflow_release(
+    stub: StubAirflow, schema_file: Path
+) -> None:
+    schema = json.loads(schema_file.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+
+    body = _trigger_on(stub, _schema_version(schema_file))
+
+    assert list(validator.iter_errors(body)) == []
+    assert not validator.is_valid(body | {"bundle_version": None}), "the schema is not strict"
