@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tools.local_postgres import LocalPostgres
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_DAGS = REPO / "examples" / "dags"
 VERSIONS = {"2": "2.11.2", "3": "3.3.2"}
@@ -74,6 +76,26 @@ def ensure_installed(major: str) -> Path:
     return venv
 
 
+def ensure_postgresql_driver(venv: Path, version: str) -> None:
+    """The PostgreSQL drivers Airflow `version` uses, in its virtualenv `venv`, installed on first
+    use and pinned by the version's constraints: psycopg2 and, for Airflow 3's asynchronous
+    sessions, asyncpg."""
+    marker = venv / ".dagtrigger-installed-postgresql"
+    if marker.exists():
+        return
+    drivers = ["psycopg2-binary"] + (["asyncpg"] if version.startswith("3.") else [])
+    constraints = REPO / "tools" / "constraints" / f"airflow-{version}.txt"
+    pins = ["--constraint", str(constraints)] if constraints.exists() else []
+    with open(CACHE / f".install-{version}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.exists():
+            return
+        python = str(venv / "bin" / "python")
+        install = [sys.executable, "-m", "uv", "pip", "install", "--quiet", "--python", python]
+        subprocess.run([*install, *drivers, *pins], check=True)
+        marker.write_text(" ".join(drivers))
+
+
 @dataclass
 class LocalAirflow:
     """One Airflow server; `start()` returns once its API answers and the DAGs are parsed."""
@@ -84,8 +106,18 @@ class LocalAirflow:
     port: int = field(default_factory=free_port)
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     viewer_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    # "sqlite" (the demo's and most tests'), or "postgresql": a server of its own (see
+    # tools.local_postgres) and LocalExecutor, as production runs Airflow.
+    database: str = "sqlite"
+    _postgres: LocalPostgres | None = None
     _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _admin_token: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.database not in ("sqlite", "postgresql"):
+            raise ValueError(f"database is sqlite or postgresql, not {self.database!r}")
+        if self.database == "postgresql":
+            self._postgres = LocalPostgres(self.home / "postgresql", self.log_dir)
 
     @property
     def version(self) -> str:
@@ -106,6 +138,8 @@ class LocalAirflow:
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
         venv = ensure_installed(self.major)
+        if self._postgres is not None:
+            ensure_postgresql_driver(venv, self.version)
         env.update(
             PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
             AIRFLOW_HOME=str(self.home),
@@ -147,6 +181,12 @@ class LocalAirflow:
                 AIRFLOW__WEBSERVER__WORKERS="2",
                 AIRFLOW__WEBSERVER__WORKER_REFRESH_INTERVAL="86400",
             )
+        if self._postgres is not None:
+            env.update(
+                AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=self._postgres.url,
+                AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+                AIRFLOW__CORE__PARALLELISM="2",  # task slots: 2 cores, shared with the tests
+            )
         return env
 
     def start(self, timeout: float = 240.0, dag_ids: tuple[str, ...] = ()) -> LocalAirflow:
@@ -154,6 +194,8 @@ class LocalAirflow:
         self.log_dir.mkdir(exist_ok=True)
         env = self.environment()
         try:
+            if self._postgres is not None:
+                self._postgres.start()
             self._run_once(["airflow", "db", "migrate"], env)
             self._create_users(env)
             for name, command in self._components():
@@ -311,6 +353,8 @@ class LocalAirflow:
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         self._processes.clear()
+        if self._postgres is not None:  # after Airflow: its processes held connections
+            self._postgres.stop()
 
 
 def _pids_with_env(name: str, value: str) -> list[int]:
