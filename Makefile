@@ -13,7 +13,7 @@ SAM_CLI_VERSION := 1.170.0
 AWS_CLI_VENV := $(DAGTRIGGER_CACHE)/aws-cli-$(AWS_CLI_VERSION)-sam-$(SAM_CLI_VERSION)
 AWS_CLI_STAMP := $(AWS_CLI_VENV)/.dagtrigger-installed
 
-.PHONY: help demo test unit integration chaos lint typecheck airflow infra-check docs-check package-aws bench clean
+.PHONY: help demo test unit integration chaos compat lint typecheck airflow infra-check docs-check package-aws bench clean
 
 help:
 	@echo "make demo   start a local Airflow 3, send sample GCS and S3 events through dagtrigger, show the runs"
@@ -21,6 +21,8 @@ help:
 	@echo "make test   lint, type-check and run every test, against real Airflow 2 and 3"
 	@echo "make unit   the fast tests only (no Airflow)"
 	@echo "make chaos  faults, redeliveries and load at full size: nothing lost, nothing doubled"
+	@echo "make compat every Airflow version users run (2.6.3 to 3.3.2), installed and checked with the CLI;"
+	@echo "            VERSIONS=\"2.6.3 3.0.6\" for some"
 	@echo "make infra-check   parse infra/ and scan it with checkov, offline"
 	@echo "make docs-check    every gcloud, aws and sam command in the docs through the real CLIs' parsers, offline"
 	@echo "make bench  speed and memory against the vendor samples and a raw client; writes docs/benchmarks.md"
@@ -32,8 +34,10 @@ $(STAMP): pyproject.toml
 	VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev,gcp,aws,cli]"
 	touch $(STAMP)
 
+# The tests' Airflow 2.11 and 3.3, and the oldest 2.x and 3.0.x, which tests/integration/test_compat.py
+# checks (tools/compat.py's CI_VERSIONS).
 airflow: $(STAMP)
-	$(PY) -m tools.local_airflow install 2 3
+	$(PY) -m tools.local_airflow install 2 3 2.6.3 3.0.6
 
 demo: $(STAMP)
 	$(PY) -m tools.local_airflow install 3
@@ -55,6 +59,12 @@ integration: airflow
 # The fault and load tests at full size (make test runs them smaller), with their counts printed.
 chaos: airflow
 	DAGTRIGGER_CHAOS=full $(VENV)/bin/pytest tests/integration/test_chaos.py -q -s
+
+# Installs each version on first use (seconds to a minute each), then starts and checks them one
+# after another (one to three minutes each).
+VERSIONS :=
+compat: $(STAMP)
+	$(PY) -m tools.compat $(VERSIONS)
 
 test: lint typecheck infra-check docs-check airflow
 	$(VENV)/bin/pytest -q

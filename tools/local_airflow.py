@@ -1,7 +1,10 @@
-"""A real Airflow 2 or 3 on loopback, for the tests and `make demo`.
+"""A real Airflow 2 or 3 on loopback, for the tests, `make demo` and `make compat`.
 
 Each version is installed once from PyPI into its own virtualenv under the cache directory
-(`DAGTRIGGER_CACHE`, default ~/.cache/dagtrigger), pinned by tools/constraints/. It then runs the
+(`DAGTRIGGER_CACHE`, default ~/.cache/dagtrigger), pinned by tools/constraints/: the tests' two
+versions (VERSIONS) and those `make compat` proves (tools/compat.py) by the exact set of packages
+they were proven with, airflow-VERSION.txt; any other by the pins its series needs on today's PyPI,
+airflow-MAJOR.MINOR.txt (old releases do not bound what later broke them). It then runs the
 components `airflow standalone` runs (metadata DB, scheduler, DAG processor, API server or web
 server) with SQLite, but each bound to 127.0.0.1 on a free port: standalone's own log servers
 listen on every interface and cannot be told otherwise, so they are not started.
@@ -13,6 +16,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -31,6 +35,7 @@ from tools.local_postgres import LocalPostgres
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_DAGS = REPO / "examples" / "dags"
 VERSIONS = {"2": "2.11.2", "3": "3.3.2"}
+CONSTRAINTS = REPO / "tools" / "constraints"
 CACHE = Path(os.environ.get("DAGTRIGGER_CACHE", Path.home() / ".cache" / "dagtrigger"))
 
 ADMIN = "admin"
@@ -43,9 +48,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def ensure_installed(major: str) -> Path:
-    """The virtualenv holding Airflow `major` ("2" or "3"), installed on first use."""
-    version = VERSIONS[major]
+def constraints_for(version: str) -> Path | None:
+    """The file pinning `version`'s dependencies: its proven set, else its series' pins."""
+    major_minor = ".".join(version.split(".")[:2])
+    for name in (f"airflow-{version}.txt", f"airflow-{major_minor}.txt"):
+        if (CONSTRAINTS / name).exists():
+            return CONSTRAINTS / name
+    return None
+
+
+def ensure_installed(release: str) -> Path:
+    """The virtualenv holding Airflow `release` ("2" or "3" for VERSIONS', or a full version such
+    as "2.6.3"), installed on first use."""
+    version = VERSIONS.get(release, release)
     venv = CACHE / f"airflow-{version}-py{sys.version_info.major}{sys.version_info.minor}"
     marker = venv / ".dagtrigger-installed"
     if marker.exists():
@@ -55,9 +70,12 @@ def ensure_installed(major: str) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two test sessions at once install once
         if marker.exists():
             return venv
-        constraints = REPO / "tools" / "constraints" / f"airflow-{version}.txt"
+        constraints = constraints_for(version)
+        pins = [] if constraints is None else ["--constraint", str(constraints)]
         uv = [sys.executable, "-m", "uv"]
-        subprocess.run([*uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
+        subprocess.run(
+            [*uv, "venv", "--quiet", "--clear", "--python", sys.executable, str(venv)], check=True
+        )
         subprocess.run(
             [
                 *uv,
@@ -67,8 +85,7 @@ def ensure_installed(major: str) -> Path:
                 "--python",
                 str(venv / "bin" / "python"),
                 f"apache-airflow=={version}",
-                "--constraint",
-                str(constraints),
+                *pins,
             ],
             check=True,
         )
@@ -98,7 +115,10 @@ def ensure_postgresql_driver(venv: Path, version: str) -> None:
 
 @dataclass
 class LocalAirflow:
-    """One Airflow server; `start()` returns once its API answers and the DAGs are parsed."""
+    """One Airflow server; `start()` returns once its API answers and the DAGs are parsed.
+
+    `major` ("2" or "3") picks VERSIONS' release unless `release` names another of that major
+    version (see `for_version`)."""
 
     major: str
     home: Path
@@ -106,6 +126,7 @@ class LocalAirflow:
     port: int = field(default_factory=free_port)
     admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     viewer_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    release: str | None = None
     # "sqlite" (the demo's and most tests'), or "postgresql": a server of its own (see
     # tools.local_postgres) and LocalExecutor, as production runs Airflow.
     database: str = "sqlite"
@@ -119,9 +140,18 @@ class LocalAirflow:
         if self.database == "postgresql":
             self._postgres = LocalPostgres(self.home / "postgresql", self.log_dir)
 
+    @classmethod
+    def for_version(cls, version: str, home: Path, **kwargs: Any) -> LocalAirflow:
+        """Airflow `version` (e.g. "2.6.3"), whichever VERSIONS holds."""
+        return cls(version.split(".")[0], home, release=version, **kwargs)
+
     @property
     def version(self) -> str:
-        return VERSIONS[self.major]
+        return self.release or VERSIONS[self.major]
+
+    @property
+    def version_info(self) -> tuple[int, ...]:
+        return tuple(int(part) for part in self.version.split(".")[:3])
 
     @property
     def url(self) -> str:
@@ -137,7 +167,7 @@ class LocalAirflow:
 
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-        venv = ensure_installed(self.major)
+        venv = ensure_installed(self.version)
         if self._postgres is not None:
             ensure_postgresql_driver(venv, self.version)
         env.update(
@@ -168,7 +198,7 @@ class LocalAirflow:
                 AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_hex(32),
                 AIRFLOW__API__HOST="127.0.0.1",
                 AIRFLOW__API__PORT=str(self.port),
-                AIRFLOW__API__WORKERS="2",
+                AIRFLOW__API__WORKERS=self._api_workers(),
             )
         else:
             env.update(
@@ -189,6 +219,12 @@ class LocalAirflow:
             )
         return env
 
+    def _api_workers(self) -> str:
+        # uvicorn's supervisor kills a worker that does not answer its ping within 5 s: Airflow
+        # 3.0's workers, loading the app on a busy machine, were killed over and over, so 3.0
+        # gets one (a process uvicorn does not supervise).
+        return "1" if self.version_info < (3, 1) else "2"
+
     def start(self, timeout: float = 240.0, dag_ids: tuple[str, ...] = ()) -> LocalAirflow:
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(exist_ok=True)
@@ -196,7 +232,9 @@ class LocalAirflow:
         try:
             if self._postgres is not None:
                 self._postgres.start()
-            self._run_once(["airflow", "db", "migrate"], env)
+            # `db migrate` came with 2.7; 2.6 calls it `db upgrade`.
+            migrate = "migrate" if self.version_info >= (2, 7) else "upgrade"
+            self._run_once(["airflow", "db", migrate], env)
             self._create_users(env)
             for name, command in self._components():
                 log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115
@@ -357,6 +395,10 @@ class LocalAirflow:
             self._postgres.stop()
 
 
+def _is_release(name: str) -> bool:
+    return name in VERSIONS or re.fullmatch(r"[23]\.\d+\.\d+", name) is not None
+
+
 def _pids_with_env(name: str, value: str) -> list[int]:
     wanted = f"{name}={value}".encode()
     found = []
@@ -372,14 +414,16 @@ def _pids_with_env(name: str, value: str) -> list[int]:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m tools.local_airflow install 2 3`: install the Airflow versions in parallel."""
-    if len(argv) < 2 or argv[0] != "install" or not set(argv[1:]) <= set(VERSIONS):
-        print("usage: python -m tools.local_airflow install {2,3}...", file=sys.stderr)
+    """`python -m tools.local_airflow install 2 3 2.6.3`: install the Airflow versions (VERSIONS'
+    majors or full versions) in parallel."""
+    releases = argv[1:]
+    if not releases or argv[0] != "install" or not all(map(_is_release, releases)):
+        print("usage: python -m tools.local_airflow install {2,3,X.Y.Z}...", file=sys.stderr)
         return 2
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor() as pool:
-        for venv in pool.map(ensure_installed, argv[1:]):
+        for venv in pool.map(ensure_installed, releases):
             print(f"Airflow ready in {venv}")
     return 0
 
