@@ -1,5 +1,6 @@
-"""Real Airflow 2 and 3, started once per test session on loopback and stopped at its end; and
-Google's stand-ins in front of them (`google`)."""
+"""Real Airflow 2 and 3, started once per test session on loopback and stopped at its end: on
+SQLite for most tests (`airflow`), on PostgreSQL with LocalExecutor for the fault and load tests
+(`postgresql_airflow_servers`); and Google's stand-ins in front of them (`google`)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ EXAMPLE_DAG_IDS = ("dagtrigger_example", "dagtrigger_sales", "dagtrigger_strict"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Fault and load tests last: the SQLite Airflow they hammer is shared with every other test."""
+    """Fault and load tests last: the load they put on the machine slows no other test."""
     items.sort(key=lambda item: item.get_closest_marker("chaos") is not None)
 
 
@@ -49,8 +50,26 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 @pytest.fixture(scope="session")
 def airflow_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, LocalAirflow]]:
+    yield from _started_servers(tmp_path_factory, "sqlite")
+
+
+@pytest.fixture(scope="session")
+def postgresql_airflow_servers(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, LocalAirflow]]:
+    """Airflow 2 and 3 as production runs them: PostgreSQL, LocalExecutor, two API workers."""
+    yield from _started_servers(tmp_path_factory, "postgresql")
+
+
+def _started_servers(
+    tmp_path_factory: pytest.TempPathFactory, database: str
+) -> Iterator[dict[str, LocalAirflow]]:
+    suffix = "" if database == "sqlite" else database
     servers = {
-        major: LocalAirflow(major, tmp_path_factory.mktemp(f"airflow{major}")) for major in VERSIONS
+        major: LocalAirflow(
+            major, tmp_path_factory.mktemp(f"airflow{major}{suffix}"), database=database
+        )
+        for major in VERSIONS
     }
     # A run stopped with SIGTERM (a CI timeout, `timeout`, `kill`) unwinds like Ctrl-C, so the
     # servers below are stopped: they run in sessions of their own and would outlive pytest.
