@@ -192,7 +192,10 @@ def test_a_dag_whose_file_fails_to_import_names_the_file_and_the_error(
     assert "dagtrigger_broken.py" in parses
     assert "ModuleNotFoundError: No module named 'dagtrigger_helpers_not_installed'" in parses
     assert "    fix: fix " in parses and "dagtrigger api GET /importErrors" in parses
-    assert "may read DAGs (3 visible)" in run.line("authenticated"), "the other DAGs still parse"
+    # Every other example DAG still parses: the three DAG_ID examples and the asset consumer, and
+    # on Airflow 3.3 the partitioned daily DAG.
+    visible = 5 if airflow.major == "3" else 4
+    assert f"may read DAGs ({visible} visible)" in run.line("authenticated"), "others still parse"
 
 
 def _fresh_event(tmp_path: Path) -> Path:
