@@ -51,7 +51,6 @@ FAULT_RATES = {
 DAG = "dagtrigger_example"
 # The client gives up on an answer after CLIENT_TIMEOUT; a `slow_after` fault answers later.
 CLIENT_TIMEOUT = 5.0
-SQLITE_LOCK_WAIT = 5.0  # how long Airflow 3 on SQLite makes a second writer wait
 SLOW_SECONDS = 6.0
 
 
