@@ -6,6 +6,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from tools.local_airflow import REPO, LocalAirflow
 
@@ -20,6 +21,22 @@ def airflow_env(airflow: LocalAirflow, **overrides: str) -> dict[str, str]:
     }
     env.update(overrides)
     return {k: v for k, v in env.items() if v != ""}
+
+
+def read_api(airflow: LocalAirflow, path: str, timeout: float = 60, **params: Any) -> Any:
+    """A GET of Airflow's API, tried again on a timeout or a 5xx: Airflow is slow when the machine
+    is busy, and Airflow 3 (up to 3.3.2 at least) answers GET /assets/events with 500 while a run
+    an event created is queued (a run not yet started has no start_date, which the response
+    requires; apache/airflow#71360)."""
+    url = f"{path}?{urlencode(params)}" if params else path
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = airflow.call("GET", url)
+        if status == 200:
+            return body
+        if (status and status < 500) or time.monotonic() > deadline:
+            raise AssertionError(f"GET {url}: {status} {body}")
+        time.sleep(0.5)
 
 
 def read_run(airflow: LocalAirflow, dag_id: str, run_id: str) -> Mapping[str, Any] | None:

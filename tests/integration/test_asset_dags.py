@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import pytest
 
+from tests.integration.helpers import read_api
 from tools.local_airflow import LocalAirflow
 
 pytestmark = pytest.mark.airflow
@@ -37,22 +38,6 @@ def _poll(probe: Callable[[], Any], timeout: float, what: str, interval: float =
             return found
         time.sleep(interval)
     raise AssertionError(f"{what}: not after {timeout:g} s")
-
-
-def _get(airflow: LocalAirflow, path: str, timeout: float = 60, **params: Any) -> Any:
-    """A read, tried again on a timeout or a 5xx: the SQLite Airflow is slow when the machine is
-    busy, and Airflow 3 (up to 3.3.2 at least) answers GET /assets/events with 500 while a run an
-    event created is queued (a run not yet started has no start_date, which the response
-    requires; apache/airflow#71360)."""
-    url = f"{path}?{urlencode(params)}" if params else path
-    deadline = time.monotonic() + timeout
-    while True:
-        status, body = airflow.call("GET", url)
-        if status == 200:
-            return body
-        if (status and status < 500) or time.monotonic() > deadline:
-            raise AssertionError(f"GET {url}: {status} {body}")
-        time.sleep(0.5)
 
 
 def _wait_for_dag(airflow: LocalAirflow, dag_id: str) -> None:
@@ -75,7 +60,7 @@ def _unpaused(airflow: LocalAirflow, dag_id: str) -> Iterator[None]:
 def _asset_id(airflow: LocalAirflow, uri: str) -> int:
     """The v2 filters are SQL LIKE patterns (substring, `_` and `%` match anything), so the exact
     URI is picked out of what they return."""
-    body = _get(airflow, "/assets", uri_pattern=uri, limit=100)
+    body = read_api(airflow, "/assets", uri_pattern=uri, limit=100)
     exact = [asset["id"] for asset in body["assets"] if asset["uri"] == uri]
     assert len(exact) == 1, body
     return int(exact[0])
@@ -85,12 +70,12 @@ def _run_result(airflow: LocalAirflow, dag_id: str, run_id: str, task_id: str) -
     run_path = f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}"
 
     def finished() -> str | None:
-        state = str(_get(airflow, run_path)["state"])
+        state = str(read_api(airflow, run_path)["state"])
         return state if state in ("success", "failed") else None
 
     state = _poll(finished, 180, f"run {run_id} of {dag_id} finished")
     assert state == "success", f"run {run_id} of {dag_id}: {state}"
-    xcom = _get(airflow, f"{run_path}/taskInstances/{task_id}/xcomEntries/return_value")
+    xcom = read_api(airflow, f"{run_path}/taskInstances/{task_id}/xcomEntries/return_value")
     return json.loads(xcom["value"])
 
 
@@ -113,7 +98,7 @@ def test_an_asset_event_runs_the_consumer_with_its_extra(airflow: LocalAirflow) 
     with _unpaused(airflow, CONSUMER):
         if airflow.major == "3":
             asset_id = _asset_id(airflow, SALES_URI)
-            asset = _get(airflow, f"/assets/{asset_id}")
+            asset = read_api(airflow, f"/assets/{asset_id}")
             assert CONSUMER in {ref["dag_id"] for ref in asset["scheduled_dags"]}
             status, event = airflow.call(
                 "POST", "/assets/events", {"asset_id": asset_id, "extra": extra}
@@ -123,7 +108,7 @@ def test_an_asset_event_runs_the_consumer_with_its_extra(airflow: LocalAirflow) 
             # events other tests record meanwhile.
             params = {"asset_id": asset_id, "timestamp_gte": event["timestamp"]}
         else:
-            dataset = _get(airflow, f"/datasets/{quote(SALES_URI, safe='')}")
+            dataset = read_api(airflow, f"/datasets/{quote(SALES_URI, safe='')}")
             assert CONSUMER in {ref["dag_id"] for ref in dataset["consuming_dags"]}
             status, event = airflow.call(
                 "POST", "/datasets/events", {"dataset_uri": SALES_URI, "extra": extra}
@@ -134,7 +119,7 @@ def test_an_asset_event_runs_the_consumer_with_its_extra(airflow: LocalAirflow) 
         assert event["extra"] == {**extra, "from_rest_api": True}
 
         def run_of_my_event() -> str | None:
-            body = _get(airflow, events_path, limit=100, **params)
+            body = read_api(airflow, events_path, limit=100, **params)
             (mine,) = [e for e in body[listed] if e["id"] == event["id"]]
             runs = [r[run_key] for r in mine["created_dagruns"] if r["dag_id"] == CONSUMER]
             return runs[0] if runs else None
@@ -146,7 +131,7 @@ def test_an_asset_event_runs_the_consumer_with_its_extra(airflow: LocalAirflow) 
 
 
 def _daily_runs(airflow: LocalAirflow, day: str) -> list[dict[str, Any]]:
-    body = _get(airflow, f"/dags/{DAILY}/dagRuns", partition_key_pattern=day, limit=100)
+    body = read_api(airflow, f"/dags/{DAILY}/dagRuns", partition_key_pattern=day, limit=100)
     return [run for run in body["dag_runs"] if run["partition_key"] == day]
 
 
@@ -195,18 +180,19 @@ def test_asset_filters_are_like_patterns_and_event_bodies_are_strict(
         _wait_for_dag(airflow, DAILY)
         for pattern in (SALES_URI, "gs://acme_landing/sales"):
             matched = {
-                asset["uri"] for asset in _get(airflow, "/assets", uri_pattern=pattern)["assets"]
+                asset["uri"]
+                for asset in read_api(airflow, "/assets", uri_pattern=pattern)["assets"]
             }
             assert {SALES_URI, HOURLY_URI} <= matched, pattern
         body = {"asset_id": _asset_id(airflow, SALES_URI), "dedupe": "x"}
         status, reply = airflow.call("POST", "/assets/events", body)
         assert status == 422 and reply["detail"][0]["type"] == "extra_forbidden", reply
     else:
-        matched = _get(airflow, "/datasets", uri_pattern="gs://acme_landing/sales")["datasets"]
+        matched = read_api(airflow, "/datasets", uri_pattern="gs://acme_landing/sales")["datasets"]
         assert SALES_URI in {dataset["uri"] for dataset in matched}
         body = {"dataset_uri": SALES_URI, "dedupe": "x"}
         status, reply = airflow.call("POST", "/datasets/events", body)
         assert status == 400 and "Unknown field" in reply["detail"], reply
-    errors = _get(airflow, "/importErrors")["import_errors"]
+    errors = read_api(airflow, "/importErrors")["import_errors"]
     mine = ("dagtrigger_asset.py", "dagtrigger_partitioned.py")
     assert not [e["filename"] for e in errors if e["filename"].endswith(mine)]

@@ -22,7 +22,7 @@ from dagtrigger.errors import ConfigurationError
 from dagtrigger.events import normalise
 from dagtrigger.run_id import build_dag_run_id
 from tests.integration.functions_server import FunctionsServer
-from tests.integration.helpers import lambda_handler, wait_for_state
+from tests.integration.helpers import lambda_handler, read_api, wait_for_state
 from tests.standins.aws_lambda import LambdaContext
 from tests.standins.google_composer import (
     COMPOSER1_ENVIRONMENT,
@@ -74,8 +74,7 @@ def structured(name: str, generation: str) -> dict[str, Any]:
 
 def asset_id(airflow: LocalAirflow, uri: str) -> int:
     kind = "assets" if airflow.major == "3" else "datasets"
-    status, body = airflow.call("GET", f"/{kind}?uri_pattern={uri}&limit=100")
-    assert status == 200, body
+    body = read_api(airflow, f"/{kind}", uri_pattern=uri, limit=100)
     [found] = [item for item in body[kind] if item["uri"] == uri]
     return int(found["id"])
 
@@ -89,11 +88,8 @@ def events_of(airflow: LocalAirflow, uri: str, key: str) -> list[dict[str, Any]]
     found: list[dict[str, Any]] = []
     offset = 0
     while True:
-        status, body = airflow.call(
-            "GET",
-            f"/{kind}/events?{filter_name}={asset_id(airflow, uri)}&limit=100&offset={offset}",
-        )
-        assert status == 200, body
+        query = {filter_name: asset_id(airflow, uri), "limit": 100, "offset": offset}
+        body = read_api(airflow, f"/{kind}/events", **query)
         found += [e for e in body[events] if (e.get("extra") or {}).get(IDENTITY_KEY) == key]
         if len(body[events]) < 100:
             return found
