@@ -17,18 +17,33 @@ def mwaa_client(timeout: float) -> Any:
     botocore's own settings apply: AWS_ENDPOINT_URL_MWAA for a VPC endpoint, with
     AWS_DISABLE_HOST_PREFIX_INJECTION=true since such an endpoint has no env./api. host prefixes.
     """
+    return boto3_client("mwaa", "MWAA_ENVIRONMENT", timeout)
+
+
+def boto3_client(service: str, setting: str, timeout: float, *, too_old_fix: str = "") -> Any:
+    """A boto3 client for `service` (which `setting` asked for) that leaves retries to
+    dagtrigger's own policy. No boto3, or a botocore that predates the service (a Lambda
+    runtime's may), is a configuration error: the event is kept until the deployment is fixed."""
     try:
         import boto3
+        import botocore
         from botocore.config import Config
+        from botocore.exceptions import UnknownServiceError
     except ImportError as exc:
         raise ConfigurationError(
-            "MWAA_ENVIRONMENT needs boto3", fix="pip install 'dagtrigger[aws]'"
+            f"{setting} needs boto3", fix="pip install 'dagtrigger[aws]'"
         ) from exc
     config = Config(
         retries={"total_max_attempts": 1}, connect_timeout=min(timeout, 5.0), read_timeout=timeout
     )
     withhold_response_bodies()
-    return boto3.client("mwaa", config=config)
+    try:
+        return boto3.client(service, config=config)
+    except UnknownServiceError as exc:
+        raise ConfigurationError(
+            f"botocore {botocore.__version__} has no {service} service (it came later)",
+            fix=too_old_fix or "pip install -U boto3.",
+        ) from exc
 
 
 class _WithholdResponseBodies(logging.Filter):

@@ -28,11 +28,11 @@ from dagtrigger.run_id import build_dag_run_id
 from dagtrigger.runtime import build_dispatcher
 from dagtrigger.settings import Settings
 from tests.integration.functions_server import FunctionsServer
-from tests.integration.helpers import airflow_env
+from tests.integration.helpers import airflow_env, lambda_handler
 from tests.integration.platform_sim import PlatformSimulator, Stats
 from tests.standins.chaos import ChaosProxy
 from tests.standins.mwaa import MwaaEnvironment, MwaaStandin
-from tools.local_airflow import REPO, VERSIONS, LocalAirflow
+from tools.local_airflow import VERSIONS, LocalAirflow
 
 pytestmark = [pytest.mark.airflow, pytest.mark.chaos]
 
@@ -289,17 +289,6 @@ def lambda_env(
     runtime.reset()
 
 
-def _lambda_handler() -> Callable[[Any, Any], Any]:
-    import sys
-
-    sys.path.insert(0, str(REPO / "functions"))
-    try:
-        import lambda_function
-    finally:
-        sys.path.remove(str(REPO / "functions"))
-    return lambda_function.handler  # type: ignore[no-any-return]
-
-
 def test_lambda_async_retries_start_each_run_once(
     airflow: LocalAirflow, proxy: ChaosProxy, lambda_env: None, counter: OutcomeCounter
 ) -> None:
@@ -319,7 +308,7 @@ def test_lambda_async_retries_start_each_run_once(
         )
         for n, (_, event) in enumerate(events)
     }
-    handler = _lambda_handler()
+    handler = lambda_handler()
     before = len(_runs_by_id(airflow, DAG))
 
     def deliver(batch: Sequence[tuple[str, Any]]) -> set[str]:
@@ -366,7 +355,7 @@ def test_sqs_partial_batches_start_each_run_once(
         )
         for n, (_, record) in enumerate(records)
     }
-    handler = _lambda_handler()
+    handler = lambda_handler()
     before = len(_runs_by_id(airflow, DAG))
 
     def deliver(batch: Sequence[tuple[str, Any]]) -> set[str]:
@@ -453,7 +442,7 @@ def test_mwaa_serverless_through_faults_starts_each_workflow_run_once(
         monkeypatch.setenv("AIRFLOW_TIMEOUT", "1")  # a slow_after answer comes later
         monkeypatch.setenv("DAGTRIGGER_DEADLINE", "5")
         runtime.reset()
-        handler = _lambda_handler()
+        handler = lambda_handler()
         if platform == "sqs":
             events: list[tuple[str, Any]] = [
                 (

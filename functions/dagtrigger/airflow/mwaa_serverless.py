@@ -37,7 +37,7 @@ from dagtrigger.airflow.client import (
 )
 from dagtrigger.airflow.retry import RetryPolicy, call_with_retries
 from dagtrigger.airflow.throttle import Throttle
-from dagtrigger.aws import boto_error_code, withhold_response_bodies
+from dagtrigger.aws import boto3_client, boto_error_code
 from dagtrigger.errors import (
     AuthorizationError,
     ConfigurationError,
@@ -96,29 +96,14 @@ def serverless_client(timeout: float) -> Any:
     AWS_ENDPOINT_URL_MWAA_SERVERLESS points it at a VPC endpoint. A botocore without the service
     (the Lambda runtime's may be older) is a configuration error naming the fix.
     """
-    try:
-        import boto3
-        import botocore
-        from botocore.config import Config
-        from botocore.exceptions import UnknownServiceError
-    except ImportError as exc:
-        raise ConfigurationError(
-            "MWAA_SERVERLESS_WORKFLOW needs boto3", fix="pip install 'dagtrigger[aws]'"
-        ) from exc
-    config = Config(
-        retries={"total_max_attempts": 1}, connect_timeout=min(timeout, 5.0), read_timeout=timeout
+    return boto3_client(
+        SERVICE,
+        "MWAA_SERVERLESS_WORKFLOW",
+        timeout,
+        too_old_fix="give the function a boto3 and botocore that have it: on Lambda, deploy the "
+        "package built with make package-aws WITH_SDK=1 (README: Amazon MWAA Serverless); "
+        "elsewhere, pip install -U boto3.",
     )
-    withhold_response_bodies()
-    try:
-        return boto3.client(SERVICE, config=config)
-    except UnknownServiceError as exc:
-        raise ConfigurationError(
-            f"botocore {botocore.__version__} has no {SERVICE} service (MWAA Serverless came "
-            "later)",
-            fix="give the function a boto3 and botocore that have it: on Lambda, deploy the "
-            "package built with make package-aws WITH_SDK=1 (README: Amazon MWAA Serverless); "
-            "elsewhere, pip install -U boto3.",
-        ) from exc
 
 
 def role_statement(action: str, resource: str) -> str:
