@@ -301,7 +301,24 @@ def test_throttling_waits_as_long_as_retry_after_says(stub: StubAirflow) -> None
 
     assert result.outcome == "created"
     assert len(stub.received("POST", V2_RUNS)) == 2
-    assert sum(fake.sleeps) == 1.0  # the backoff alone would have waited 0.02 s or less
+    # The backoff alone would have waited 0.02 s or less; the spread adds at most 0.25 s.
+    assert 1.0 <= sum(fake.sleeps) <= 1.25
+
+
+@pytest.mark.parametrize(("status", "paced"), [(429, True), (503, True), (500, False)])
+def test_an_overloaded_answer_slows_every_later_request_of_the_instance(
+    stub: StubAirflow, status: int, paced: bool
+) -> None:
+    """A 503 is what a load balancer answers when Airflow's web servers are full: like a 429 it
+    halves the instance's pace, so that many instances back off together; a 500 is only retried."""
+    stub.reply("POST", V2_RUNS, Reply(status, {"detail": "busy"}))
+    stub.always("POST", V2_RUNS, created())
+    client = client_for(stub.url, fake=FakeTime())
+
+    client.trigger("etl", RUN_ID, CONF)
+
+    assert (client.throttle.rate is not None) is paced
+    assert client.throttle.throttled_count == (1 if paced else 0)
 
 
 @pytest.mark.parametrize("retry_after", ["20", "1e10", "Fri, 31 Dec 9999 23:59:59 GMT"])

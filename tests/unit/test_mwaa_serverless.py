@@ -248,7 +248,8 @@ def test_throttling_is_retried_after_retry_after_seconds(stubbed: Any) -> None:
         },
     )
     stubber.add_response("start_workflow_run", {"RunId": "r2", "Status": "STARTING"})
-    workflows = WorkflowClient(client, ARN, retry=RetryPolicy(deadline=10, sleep=slept.append))
+    retry = RetryPolicy(deadline=10, sleep=slept.append, retry_after_spread=0)
+    workflows = WorkflowClient(client, ARN, retry=retry)
 
     result = workflows.trigger(ARN, "run-2", {})
 

@@ -87,9 +87,21 @@ def test_retry_after_is_honoured_exactly_even_above_the_maximum_backoff() -> Non
     fake = FakeTime()
     attempt, _ = failing(2, retry_after=20.0)
 
-    run(attempt, RetryPolicy(deadline=60, max_delay=8.0), fake)
+    run(attempt, RetryPolicy(deadline=60, max_delay=8.0, retry_after_spread=0), fake)
 
     assert fake.sleeps == [20.0, 20.0]
+
+
+def test_instances_told_the_same_retry_after_come_back_spread_out() -> None:
+    waits = []
+    for _ in range(40):
+        fake = FakeTime()
+        attempt, _ = failing(1, retry_after=2.0)
+        run(attempt, RetryPolicy(deadline=60, retry_after_spread=0.25), fake)
+        waits += fake.sleeps
+
+    assert all(2.0 <= wait <= 2.25 for wait in waits)
+    assert max(waits) - min(waits) > 0.1
 
 
 def test_gives_up_when_the_next_delay_would_cross_the_deadline() -> None:
@@ -97,7 +109,7 @@ def test_gives_up_when_the_next_delay_would_cross_the_deadline() -> None:
     attempt, calls = failing(100, retry_after=1.0)
 
     with pytest.raises(TransientTriggerError) as caught:
-        run(attempt, RetryPolicy(deadline=3.5), fake)
+        run(attempt, RetryPolicy(deadline=3.5, retry_after_spread=0), fake)
 
     # Waits at 0, 1 and 2 s end by 3 s; a fourth wait would end at 4 s, past the 3.5 s deadline.
     assert fake.sleeps == [1.0, 1.0, 1.0]
@@ -115,7 +127,7 @@ def test_time_spent_in_attempts_counts_against_the_deadline() -> None:
     attempt, calls = failing(100, retry_after=0.5, took=2.0, fake=fake)
 
     with pytest.raises(TransientTriggerError, match=r"gave up after 3 attempt\(s\) in 7\.0 s"):
-        run(attempt, RetryPolicy(deadline=6), fake)
+        run(attempt, RetryPolicy(deadline=6, retry_after_spread=0), fake)
 
     # Attempts end at 2, 4.5 and 7 s: the third already ran past the deadline, so no fourth.
     assert len(calls) == 3

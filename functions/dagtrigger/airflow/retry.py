@@ -1,4 +1,5 @@
-"""Exponential backoff with jitter inside a deadline, honouring the server's Retry-After."""
+"""Exponential backoff with jitter inside a deadline, honouring the server's Retry-After (plus a
+little jitter of its own, so that many instances throttled together do not return together)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ class RetryPolicy:
     deadline: float = 30.0  # seconds for all attempts; then the platform's redelivery takes over
     base_delay: float = 0.25
     max_delay: float = 8.0
+    # Added at random to a server's Retry-After: instances told the same moment spread out
+    # instead of all coming back at once.
+    retry_after_spread: float = 0.25
     # How waiting happens and time is read: a test passes a fake clock rather than waiting.
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
     clock: Callable[[], float] = field(default=time.monotonic, compare=False, repr=False)
@@ -52,7 +56,11 @@ def call_with_retries(
                 return attempt()
         except TransientTriggerError as exc:
             retries += 1
-            delay = exc.retry_after if exc.retry_after is not None else policy.backoff(retries)
+            delay = (
+                exc.retry_after + random.uniform(0, policy.retry_after_spread)
+                if exc.retry_after is not None
+                else policy.backoff(retries)
+            )
             elapsed = clock() - started
             if elapsed + delay > policy.deadline:
                 raise TransientTriggerError(

@@ -2,9 +2,9 @@
 
 The rate is a token bucket holding one second's worth of requests, full at the start, so a
 batch of events goes out at once and only sustained traffic is paced. It adapts to the server
-(additive increase, multiplicative decrease): each 429 halves the rate and honours Retry-After
-for everyone in this process, each success raises it again towards the configured limit. A
-target without a configured limit is not paced until it first says 429. No wait runs past the
+(additive increase, multiplicative decrease): each 429 or 503 halves the rate and honours
+Retry-After for everyone in this process, each success raises it again towards the configured
+limit. A target without a configured limit is not paced until it first says 429 or 503. No wait runs past the
 trigger's deadline: a request that could not start in time fails at once, as a transient error.
 """
 
@@ -58,7 +58,7 @@ class Throttle:
             self._in_flight.release()
 
     def throttled(self, retry_after: float | None) -> None:
-        """The server answered 429: slow down, and let nobody start before Retry-After."""
+        """The server answered 429 or 503: slow down, and let nobody start before Retry-After."""
         with self._lock:
             self.throttled_count += 1
             current = self.rate if self.rate is not None else _UNPACED_ABOVE
