@@ -186,3 +186,172 @@ def overhead(results: dict[str, Any]) -> str:
         + ", ".join(f"{t['events']} at +{t['delay'] * 1000:.0f} ms" for t in results["targets"])
         + ".",
     )  # fmt: skip
+
+
+def burst(results: dict[str, Any]) -> str:
+    per_second = "{:.1f}/s".format
+    parts = []
+    for found in results.values():
+        rows = []
+        for row in found["rows"]:
+            raw = row["raw"]
+            for path, label in (("cloud-functions", "Cloud Functions"), ("lambda", "Lambda")):
+                burst = row["paths"][path]
+                check = burst["check"]
+                errors = burst["server_errors"] / max(burst["requests"], 1)
+                rows.append(
+                    [
+                        f"{label} x{row['instances']}",
+                        f"{burst['seconds']:.0f} s",
+                        per_second(burst["rate"]),
+                        f"{per_second(max(raw))} ({per_second(raw[0])}, {per_second(raw[1])})",
+                        f"{burst['ratio']:.2f}x",
+                        "≥ 0.9x",
+                        "met" if burst["ratio"] >= 0.9 else "**MISSED**",
+                        f"{check['runs']}: lost {check['lost']}, doubled {check['doubled']}",
+                        f"{errors:.2%} of {burst['requests']}",
+                        f"{burst['retries']} / {burst['redeliveries']}",
+                    ]
+                )
+        header = ("path x K instances", "wall time", "triggers/s",
+                  "raw client's best (before, after)", "ratio", "target", "met?", "runs",
+                  "Airflow 5xx", "retries / redeliveries")  # fmt: skip
+        parts.append(
+            table(
+                f"{found['events']} object events through K instances into Airflow "
+                f"{found['version']} on PostgreSQL",
+                header,
+                rows,
+                f"The raw client sent {found['rows'][0]['raw_events']} triggers before and after "
+                "the two paths at each K, from K threads; its better rate is the baseline. Airflow "
+                f"started in {found['startup']:.0f} s.",
+            )
+        )
+    return "\n".join(parts) + (
+        "\nEach instance is a process of its own taking one delivery at a time: functions-framework "
+        "serving `handle_cloud_event` (a Cloud Run instance with concurrency 1), or AWS's "
+        "`awslambdaric` running `lambda_function.handler` against a Lambda Runtime API stand-in "
+        "(tests/standins/lambda_runtime.py). The platform simulator delivers each event once "
+        "(no duplicate deliveries here: they would add work the raw client does not do) and "
+        "redelivers what fails. Every run is read back: one per event, with its object's name in "
+        "its conf. Airflow 5xx: the share of API requests in the burst that Airflow's own "
+        "access log shows answered with a 5xx. Retries are dagtrigger's, within an event; "
+        "redeliveries are the platform's.\n"
+    )
+
+
+def latency(results: dict[str, Any]) -> str:
+    rows = []
+    for found in results["delays"]:
+        times, p99 = found["times"], found["p99"]
+        raw50, raw99 = times["raw"]["median"], p99["raw"]
+        for path, label in (("cloud-functions", "Cloud Functions"), ("lambda", "Lambda")):
+            p50, high = times[path]["median"], p99[path]
+            added = (p50 - raw50) / raw50 * 100
+            rows.append(
+                [
+                    f"+{found['delay'] * 1000:.0f} ms",
+                    label,
+                    f"{ms(p50)} / {ms(high)}",
+                    f"{ms(raw50)} / {ms(raw99)}",
+                    f"{ms(p50 - raw50)} ({added:+.1f} %)",
+                    f"{ms(high - raw99)} ({(high - raw99) / raw99 * 100:+.1f} %)",
+                ]
+            )
+    events = results["delays"][0]["events"]
+    return table(
+        f"Event to run created, per path, into Airflow {results['version']} on PostgreSQL "
+        f"({events} events per path and round trip)",
+        ("added round trip", "path", "p50 / p99", "one raw request: p50 / p99",
+         "dagtrigger adds at p50", "at p99"),
+        rows,
+        "One warm instance per path, one event at a time: from the delivery's start (the POST to "
+        "functions-framework, the invocation handed to the Lambda runtime) to its answer, by "
+        "which the run exists; against one POST of the same body by a kept-alive http.client "
+        "connection. Everything goes through bench/delay_proxy.py, which holds each request for "
+        "the added time, and the three take turns in chunks of 20 events. What dagtrigger adds "
+        "includes the platform's own hop to the instance (a loopback HTTP request or the runtime "
+        "API's hand-off).",
+    )  # fmt: skip
+
+
+def herd(results: dict[str, Any], plot: str) -> str:
+    created, refused = results["created"], results["refused"]
+    rows = []
+    start = 0
+    for phase in results["phases"]:
+        end = min(start + int(phase["seconds"]), len(created))
+        if phase is results["phases"][-1]:
+            end = len(created)
+        span = max(end - start, 1)
+        capacity = results["capacity"][start] if start < len(created) else None
+        made = sum(created[start:end]) / span
+        rows.append(
+            [
+                f"{start}-{end} s",
+                phase["label"],
+                "unbounded" if capacity is None else f"{capacity:.1f}/s",
+                f"{made:.1f}/s",
+                "" if capacity is None else f"{made / capacity:.2f}",
+                f"{sum(refused[start:end]) / span:.1f}/s",
+            ]
+        )
+        start = end
+        if start >= len(created):
+            break
+    check = results["check"]
+    notes = (
+        f"{results['instances']} Cloud Functions instances (functions-framework processes, one "
+        f"delivery at a time each) send {results['events']} object events through a front "
+        "(bench/scale.py `CapacityFront`) to Airflow "
+        f"{results['version']} on PostgreSQL. The front lets through at most the phase's rate of "
+        "triggers (a token bucket holding one second's worth) and refuses the rest with its "
+        "status and `Retry-After`, as Google's front, IAP or a load balancer do for a full "
+        "backend; in the slow phase it serves one request at a time and holds each 0.3 s, so that "
+        "answers slow down as the queue grows (its capacity is one over the hold plus Airflow's "
+        "median answer). dagtrigger halves the rate an instance really sent on a 429 or 503 (at "
+        "most once a second), waits out `Retry-After` plus up to 0.25 s at random, and raises "
+        "its pace again on success; what still fails after "
+        "`DAGTRIGGER_DEADLINE` goes back to the platform, which redelivers. "
+        f"{check['runs']} runs: lost {check['lost']}, doubled {check['doubled']}; dagtrigger "
+        f"retries {results['retries']}, platform redeliveries {results['redeliveries']}, in "
+        f"{results['seconds']:.0f} s.\n\n![Runs created and refusals per second]({plot})"
+    )
+    return table(
+        "Herd control: the aggregate rate of 16 instances as the server's capacity changes",
+        ("seconds", "the server", "capacity", "runs created", "share of capacity",
+         "refused"),
+        rows,
+        notes,
+    )  # fmt: skip
+
+
+def herd_plot(results: dict[str, Any], path: Any) -> None:
+    """The rate over time as an SVG (matplotlib, without timestamps so that reruns diff cleanly)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["svg.hashsalt"] = "dagtrigger"
+    seconds = list(range(len(results["created"])))
+    capacity = [c if c is not None else float("nan") for c in results["capacity"]]
+    figure, axes = plt.subplots(figsize=(9, 3.8))
+    axes.step(seconds, capacity, where="post", color="grey", linestyle="--", label="capacity")
+    axes.plot(seconds, results["arrived"], color="tab:orange", alpha=0.7,
+              label="trigger requests arriving")  # fmt: skip
+    axes.bar(seconds, results["refused"], width=1.0, color="tab:red", alpha=0.35,
+             label="refused (429 / 503)")  # fmt: skip
+    axes.plot(seconds, results["created"], color="tab:blue", linewidth=2, label="runs created")
+    start = 0.0
+    for phase in results["phases"][:-1]:
+        start += phase["seconds"]
+        axes.axvline(start, color="black", linewidth=0.5)
+    axes.set_xlabel("seconds")
+    axes.set_ylabel("per second")
+    axes.set_title(f"{results['instances']} dagtrigger instances, Airflow {results['version']}")
+    axes.legend(loc="upper right", fontsize="small")
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, format="svg", metadata={"Date": None})
+    plt.close(figure)

@@ -1,0 +1,666 @@
+"""Many function instances against one real Airflow on PostgreSQL: bursts, latency, herd control.
+
+Each function instance is a process of its own, as on the platforms: a functions-framework server
+for Cloud Functions (one delivery at a time, as a Cloud Run instance with concurrency 1), and
+AWS's runtime interface client (`awslambdaric`) polling a Lambda Runtime API stand-in for Lambda
+(one invocation at a time, as Lambda runs them). Deliveries come from the platform simulator
+(tests/integration/platform_sim.py), which redelivers what fails. Airflow is `LocalAirflow` on
+PostgreSQL with LocalExecutor and two API workers (tools/local_postgres.py); the example DAG is
+paused, so runs stay queued and the scheduler does not compete with the API for the two cores.
+
+- burst: N distinct object events through K instances per path, against a raw client (K threads,
+  each a kept-alive http.client connection, POSTing the body dagtrigger sends) on the same
+  server at the same concurrency; every run read back, Airflow's 5xx counted in its access log.
+- latency: one instance per path through `DelayProxy` (20 ms, 100 ms per round trip): event to
+  run created, p50 and p99, against one raw request's time through the same proxy.
+- herd: 16 instances behind a front whose capacity changes on a schedule (429, then 503 with
+  Retry-After, then slow answers, then 429 again); the aggregate rate over time, as a plot.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import contextlib
+import http.client
+import itertools
+import json
+import re
+import statistics
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from bench.common import DAG_ID, child_env, rotated, summary
+from bench.delay_proxy import DelayProxy
+from tests.standins._http import LoopbackServer, Request, Response, forward, text_response
+
+PATHS = {"cloud-functions": "Cloud Functions", "lambda": "Lambda"}
+Event = tuple[str, dict[str, Any]]  # (the object's name, the raw event)
+
+
+# ---- events ------------------------------------------------------------------------------------
+
+
+def object_events(path: str, count: int) -> list[Event]:
+    """Distinct object events as the path's platform delivers them: GCS finalized CloudEvents, or
+    S3 notifications with one record (Lambda's asynchronous invocation)."""
+    tag = uuid.uuid4().hex[:8]
+    names = [f"scale/{tag}/part-{number:05d}.csv" for number in range(count)]
+    if path == "cloud-functions":
+        return [(name, _gcs_cloud_event(name, f"{tag}-{n}")) for n, name in enumerate(names)]
+    return [(name, _s3_notification(name, f"{tag}{n:x}")) for n, name in enumerate(names)]
+
+
+def _gcs_cloud_event(name: str, event_id: str) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "type": "google.cloud.storage.object.v1.finalized",
+        "source": "//storage.googleapis.com/projects/_/buckets/acme-landing",
+        "subject": f"objects/{name}",
+        "id": event_id,
+        "time": "2026-12-01T00:00:00Z",
+        "datacontenttype": "application/json",
+        "data": {"bucket": "acme-landing", "name": name, "generation": "1", "size": "1024"},
+    }
+
+
+def _s3_notification(key: str, sequencer: str) -> dict[str, Any]:
+    record = {
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "eu-west-1",
+        "eventTime": "2026-12-01T00:00:00.000Z", "eventName": "ObjectCreated:Put",
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "dagtrigger",
+               "bucket": {"name": "acme-raw", "arn": "arn:aws:s3:::acme-raw"},
+               "object": {"key": key, "size": 1024, "eTag": "0" * 32,
+                          "sequencer": sequencer.upper()}},
+    }  # fmt: skip
+    return {"Records": [record]}
+
+
+def planned_runs(events: Sequence[Event]) -> dict[str, str]:
+    """Each event's run id (what dagtrigger derives from the object) and the object's name."""
+    from dagtrigger.events import normalise
+    from dagtrigger.run_id import build_dag_run_id
+
+    return {build_dag_run_id(normalise(event).events[0]): name for name, event in events}
+
+
+def planned_confs(events: Sequence[Event]) -> dict[str, dict[str, Any]]:
+    """Each event's run id and the conf dagtrigger sends for it by default."""
+    from dagtrigger.events import normalise
+    from dagtrigger.run_id import build_dag_run_id
+
+    normalised = [normalise(event).events[0] for _, event in events]
+    return {build_dag_run_id(event): event.default_conf() for event in normalised}
+
+
+# ---- function instances ------------------------------------------------------------------------
+
+
+class Instances:
+    """K function instances of one path, each taking one delivery at a time."""
+
+    def __init__(self, path: str, count: int, env: dict[str, str], work: Path) -> None:
+        self.path, self.count = path, count
+        self._stack = ExitStack()
+        self._log = work / f"{path}-{count}-{uuid.uuid4().hex[:6]}.log"
+        environment = child_env(**env)
+        if path == "cloud-functions":
+            from tests.integration.functions_server import FunctionsServer
+
+            self._servers = [
+                self._stack.enter_context(
+                    FunctionsServer("handle_cloud_event", environment, self._log)
+                )
+                for _ in range(count)
+            ]
+            self._chosen = threading.local()
+            self._next = itertools.count()
+        else:
+            from tests.standins.lambda_runtime import LambdaFunction
+
+            self._function = self._stack.enter_context(
+                LambdaFunction(environment, self._log, instances=count)
+            )
+
+    def deliver(self, event: dict[str, Any]) -> bool:
+        """One delivery; whether the platform counts it done (else it redelivers)."""
+        if self.path == "cloud-functions":
+            if not hasattr(self._chosen, "server"):  # each delivering thread keeps to one instance
+                self._chosen.server = self._servers[next(self._next) % self.count]
+            return 200 <= self._chosen.server.post_structured(event) < 300
+        return bool(self._function.invoke(event).ok)
+
+    def log_entries(self) -> list[dict[str, Any]]:
+        if self.path == "cloud-functions":
+            return self._servers[0].log_entries()  # the instances share one log file
+        return list(self._function.log_entries())
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> Instances:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def function_env(airflow: Any, url: str | None = None) -> dict[str, str]:
+    return {
+        "AIRFLOW_URL": url or airflow.url,
+        "AIRFLOW_USERNAME": "admin",
+        "AIRFLOW_PASSWORD": airflow.admin_password,
+        "DAG_ID": DAG_ID,
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def warm_up(instances: Instances, events: Sequence[Event]) -> None:
+    """Each instance's first events (token, API version, connection), before any clock starts."""
+    with ThreadPoolExecutor(instances.count) as pool:
+        answers = list(pool.map(lambda item: instances.deliver(item[1]), events))
+    if not all(answers):
+        raise RuntimeError(f"warm-up failed: {answers.count(False)} of {len(events)} events")
+
+
+# ---- a raw client ------------------------------------------------------------------------------
+
+
+class RawClient:
+    """What the vendor samples do, at their best: POST the run, no retry but of a refusal to
+    start; one kept-alive http.client connection per thread."""
+
+    def __init__(self, airflow: Any, url: str | None = None) -> None:
+        self._url = urlsplit(url or airflow.url)
+        v2 = airflow.major == "3"
+        self.path = f"/api/{'v2' if v2 else 'v1'}/dags/{DAG_ID}/dagRuns"
+        if v2:
+            authorization = f"Bearer {airflow.token()}"
+        else:
+            basic = base64.b64encode(f"admin:{airflow.admin_password}".encode()).decode()
+            authorization = f"Basic {basic}"
+        self._headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "Authorization": authorization,
+        }
+        self._v2 = v2
+        self._local = threading.local()
+
+    def body(self, run_id: str, conf: dict[str, Any]) -> bytes:
+        """The body dagtrigger sends for the same run (Airflow does the same work for both)."""
+        body: dict[str, Any] = {"conf": conf, "dag_run_id": run_id}
+        if self._v2:
+            body.update(logical_date=None, note="Triggered by a raw client")
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    def post(self, body: bytes) -> int:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = http.client.HTTPConnection(self._url.hostname or "", self._url.port, 60)
+            self._local.connection = connection
+        try:
+            connection.request("POST", self.path, body, self._headers)
+            answer = connection.getresponse()
+            answer.read()
+        except OSError:
+            connection.close()
+            self._local.connection = None
+            return 0
+        return answer.status
+
+    def send_all(self, bodies: Sequence[bytes], concurrency: int) -> float:
+        """Sends every body from `concurrency` threads, trying a 5xx again; the seconds taken."""
+        queue = iter(bodies)
+        lock = threading.Lock()
+
+        def sender() -> None:
+            while True:
+                with lock:
+                    body = next(queue, None)
+                if body is None:
+                    return
+                while self.post(body) not in (200, 409):
+                    time.sleep(0.05)
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(concurrency) as pool:
+            for future in [pool.submit(sender) for _ in range(concurrency)]:
+                future.result()
+        return time.monotonic() - started
+
+
+def raw_bodies(client: RawClient, count: int) -> list[bytes]:
+    events = object_events("cloud-functions", count)
+    return [client.body(run_id, conf) for run_id, conf in planned_confs(events).items()]
+
+
+# ---- what Airflow saw --------------------------------------------------------------------------
+
+_ACCESS_LINE = (
+    re.compile(r"method=(?P<method>\w+) path=(?P<path>\S+) .*status_code=(?P<status>\d{3})"),
+    re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3})'),
+)
+
+
+class AccessLog:
+    """The API server's access log (Airflow 3's api-server, Airflow 2's gunicorn), from a mark."""
+
+    def __init__(self, airflow: Any) -> None:
+        name = "api-server.log" if airflow.major == "3" else "webserver.log"
+        self._file = airflow.log_dir / name
+        self._offset = 0
+
+    def mark(self) -> None:
+        self._offset = self._file.stat().st_size
+
+    def statuses(self) -> collections.Counter[int]:
+        """The status of every API request answered since the mark."""
+        with open(self._file, "rb") as log:
+            log.seek(self._offset)
+            text = log.read().decode(errors="replace")
+        counted: collections.Counter[int] = collections.Counter()
+        for line in text.splitlines():
+            for pattern in _ACCESS_LINE:
+                found = pattern.search(line)
+                if found and found["path"].startswith("/api/"):
+                    counted[int(found["status"])] += 1
+                    break
+        return counted
+
+
+def run_count(airflow: Any) -> int:
+    status, body = airflow.call("GET", f"/dags/{DAG_ID}/dagRuns?limit=1")
+    if status != 200:
+        raise RuntimeError(f"reading runs back: {status} {body}")
+    return int(body["total_entries"])
+
+
+def newest_runs(airflow: Any, count: int) -> dict[str, dict[str, Any]]:
+    """The `count` runs created last, by run id (pages of 100, newest first)."""
+    runs: dict[str, dict[str, Any]] = {}
+    while len(runs) < count:
+        path = f"/dags/{DAG_ID}/dagRuns?limit=100&offset={len(runs)}&order_by=-id"
+        status, body = airflow.call("GET", path)
+        if status != 200:
+            raise RuntimeError(f"reading runs back: {status} {body}")
+        if not body["dag_runs"]:
+            break
+        runs.update((run["dag_run_id"], run) for run in body["dag_runs"])
+    return runs
+
+
+def checked(airflow: Any, before: int, expected: dict[str, str]) -> dict[str, int]:
+    """Lost, doubled (runs beyond one per event) and wrong-conf counts of a burst's runs."""
+    added = run_count(airflow) - before
+    runs = newest_runs(airflow, added)
+    found = [run_id for run_id in expected if run_id in runs]
+    wrong = [r for r in found if (runs[r].get("conf") or {}).get("name") != expected[r]]
+    return {
+        "runs": added,
+        "lost": len(expected) - len(found),
+        "doubled": added - len(found),
+        "wrong_conf": len(wrong),
+    }
+
+
+# ---- the burst ---------------------------------------------------------------------------------
+
+
+def burst(work: Path, majors: Sequence[str], events: int, counts: Sequence[int]) -> dict[str, Any]:
+    """For each Airflow major version: per K, the raw client's best and each path's burst."""
+    return {major: _burst_on(work / f"airflow{major}", major, events, counts) for major in majors}
+
+
+def _burst_on(work: Path, major: str, events: int, counts: Sequence[int]) -> dict[str, Any]:
+    from tools.local_airflow import LocalAirflow
+
+    airflow = LocalAirflow(major, work, database="postgresql")
+    started = time.monotonic()
+    try:
+        airflow.start(dag_ids=(DAG_ID,))
+        startup = time.monotonic() - started
+        say(f"  Airflow {airflow.version} on PostgreSQL up in {startup:.0f} s")
+        access = AccessLog(airflow)
+        raw = RawClient(airflow)
+        raw_events = min(events, 1000)
+        rows = []
+        for count in counts:
+            raw_rates = [_raw_rate(airflow, raw, raw_events, count)]
+            paths = {}
+            for path in PATHS:
+                paths[path] = _path_burst(airflow, access, path, count, events, work)
+                say(f"  Airflow {major}, {PATHS[path]} x{count}: "
+                    f"{paths[path]['rate']:.1f}/s, {paths[path]['check']}")  # fmt: skip
+            raw_rates.append(_raw_rate(airflow, raw, raw_events, count))
+            best = max(raw_rates)
+            say(f"  Airflow {major}, raw x{count}: {raw_rates[0]:.1f}/s, {raw_rates[1]:.1f}/s")
+            for found in paths.values():
+                found["ratio"] = found["rate"] / best
+            rows.append(
+                {"instances": count, "raw": raw_rates, "raw_events": raw_events, "paths": paths}
+            )
+        return {"version": airflow.version, "startup": startup, "events": events, "rows": rows}
+    finally:
+        airflow.stop()
+
+
+def _raw_rate(airflow: Any, raw: RawClient, count: int, concurrency: int) -> float:
+    bodies = raw_bodies(raw, count)
+    before = run_count(airflow)
+    seconds = raw.send_all(bodies, concurrency)
+    if (added := run_count(airflow) - before) != count:
+        raise RuntimeError(f"the raw client sent {count} triggers and {added} runs were created")
+    return count / seconds
+
+
+def _path_burst(
+    airflow: Any, access: AccessLog, path: str, count: int, events: int, work: Path
+) -> dict[str, Any]:
+    from tests.integration.platform_sim import PlatformSimulator
+
+    burst_events = object_events(path, events)
+    expected = planned_runs(burst_events)
+    with Instances(path, count, function_env(airflow), work) as instances:
+        warm_up(instances, object_events(path, 2 * count))
+        before = run_count(airflow)
+        access.mark()
+
+        def deliver(batch: Sequence[Event]) -> set[str]:
+            ((key, event),) = batch
+            return set() if instances.deliver(event) else {key}
+
+        # Lambda retries a failed asynchronous invocation twice; Eventarc for a day.
+        attempts = 3 if path == "lambda" else 50
+        simulator = PlatformSimulator(deliver, max_attempts=attempts, workers=count,
+                                      duplicate_rate=0.0)  # fmt: skip
+        started = time.monotonic()
+        stats = simulator.run(burst_events, timeout=7200)
+        seconds = time.monotonic() - started
+        statuses = access.statuses()
+        retries = sum(1 for entry in instances.log_entries() if "retry" in entry)
+    check = checked(airflow, before, expected)
+    if check["lost"] or check["doubled"] or check["wrong_conf"] or stats.dead_lettered:
+        raise RuntimeError(f"{PATHS[path]} x{count}: {check}, dead-lettered "
+                           f"{len(stats.dead_lettered)}")  # fmt: skip
+    requests = sum(statuses.values())
+    server_errors = sum(n for status, n in statuses.items() if status >= 500)
+    return {
+        "seconds": seconds,
+        "rate": events / seconds,
+        "check": check,
+        "redeliveries": stats.redeliveries,
+        "retries": retries,
+        "requests": requests,
+        "server_errors": server_errors,
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+    }
+
+
+# ---- latency -----------------------------------------------------------------------------------
+
+DELAYS = (0.020, 0.100)
+
+
+def latency(work: Path, events: int, chunk: int = 20) -> dict[str, Any]:
+    """Per added round trip: each path's event-to-run-created times and the raw client's."""
+    from tools.local_airflow import LocalAirflow
+
+    airflow = LocalAirflow("3", work / "airflow3", database="postgresql")
+    try:
+        airflow.start(dag_ids=(DAG_ID,))
+        say(f"  Airflow {airflow.version} on PostgreSQL up")
+        results = []
+        for delay in DELAYS:
+            with DelayProxy(airflow.url, delay) as proxy, ExitStack() as stack:
+                env = function_env(airflow, proxy.url)
+                instances = {
+                    path: stack.enter_context(Instances(path, 1, env, work)) for path in PATHS
+                }
+                raw = RawClient(airflow, proxy.url)
+                senders: dict[str, Callable[[], Callable[[], None]]] = {
+                    path: _path_sender(instance) for path, instance in instances.items()
+                }
+                senders["raw"] = _raw_sender(raw)
+                for path, instance in instances.items():
+                    warm_up(instance, object_events(path, 2))
+                times = _take_turns(senders, events, chunk)
+            results.append(
+                {
+                    "delay": delay,
+                    "events": events,
+                    "times": {name: summary(taken) for name, taken in times.items()},
+                    "p99": {name: _p99(taken) for name, taken in times.items()},
+                }
+            )
+            say(f"  latency +{delay * 1000:.0f} ms: done")
+        return {"version": airflow.version, "delays": results}
+    finally:
+        airflow.stop()
+
+
+def _p99(values: Sequence[float]) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[98]
+
+
+def _path_sender(instances: Instances) -> Callable[[], Callable[[], None]]:
+    events: Iterator[Event] = iter(())
+
+    def next_send() -> Callable[[], None]:
+        nonlocal events
+        event = next(events, None)
+        if event is None:
+            events = iter(object_events(instances.path, 100))
+            event = next(events)
+
+        def send() -> None:
+            if not instances.deliver(event[1]):
+                raise RuntimeError(f"{instances.path}: a delivery failed")
+
+        return send
+
+    return next_send
+
+
+def _raw_sender(raw: RawClient) -> Callable[[], Callable[[], None]]:
+    bodies: Iterator[bytes] = iter(())
+
+    def next_send() -> Callable[[], None]:
+        nonlocal bodies
+        body = next(bodies, None)
+        if body is None:
+            bodies = iter(raw_bodies(raw, 100))
+            body = next(bodies)
+
+        def send() -> None:
+            if (status := raw.post(body)) != 200:
+                raise RuntimeError(f"raw client: Airflow answered {status}")
+
+        return send
+
+    return next_send
+
+
+def _take_turns(
+    senders: dict[str, Callable[[], Callable[[], None]]], events: int, chunk: int
+) -> dict[str, list[float]]:
+    """`events` timed sends per sender, in chunks taking turns (A B C, C B A, ...)."""
+    times: dict[str, list[float]] = {name: [] for name in senders}
+    for index in range(-(-events // chunk)):
+        for name in rotated(list(senders), index):
+            for _ in range(min(chunk, events - len(times[name]))):
+                send = senders[name]()  # the event is made before the clock starts
+                started = time.perf_counter()
+                send()
+                times[name].append(time.perf_counter() - started)
+    return times
+
+
+# ---- herd control ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Phase:
+    seconds: float  # how long it lasts (the last one lasts until the burst ends)
+    label: str
+    rate: float | None = None  # triggers/s let through; None: every one
+    refusal: int = 429  # what the rest get, with Retry-After
+    retry_after: int = 1
+    slots: int | None = None  # requests served at once; the rest wait their turn
+    hold: float = 0.0  # seconds each request is held before it is sent on
+
+
+HERD_PHASES = (
+    Phase(20, "12/s, then 429", rate=12.0),
+    Phase(20, "4/s, then 503 Retry-After: 2", rate=4.0, refusal=503, retry_after=2),
+    Phase(20, "slow: one at a time, 0.3 s each", slots=1, hold=0.3),
+    Phase(20, "12/s, then 429", rate=12.0),
+)
+
+
+class CapacityFront(LoopbackServer):
+    """Airflow behind a front whose capacity follows `phases`: past a phase's rate it refuses
+    with its status and Retry-After, as Google's front, IAP or an ALB do for a full backend; a
+    slow phase queues requests for a few slots and holds each. Counts, per second: triggers that
+    created a run, refusals, and every trigger request that arrived."""
+
+    def __init__(self, upstream: str, phases: Sequence[Phase]) -> None:
+        super().__init__()
+        self.upstream, self.phases = upstream, phases
+        self.created: collections.Counter[int] = collections.Counter()
+        self.refused: collections.Counter[int] = collections.Counter()
+        self.arrived: collections.Counter[int] = collections.Counter()
+        self.answer_times: list[float] = []  # Airflow's own, in the slow phases
+        self._lock = threading.Lock()
+        self._began: float | None = None  # before `begin`, every request goes through
+        self._refilled = time.monotonic()
+        self._tokens = 0.0
+        self._slots = {index: threading.Semaphore(p.slots or 1) for index, p in enumerate(phases)}
+
+    def begin(self) -> None:
+        """Phases and counts start now."""
+        with self._lock:
+            self._began = self._refilled = time.monotonic()
+            self._tokens = 0.0
+            for counts in (self.created, self.refused, self.arrived):
+                counts.clear()
+
+    def phase_at(self, elapsed: float) -> int:
+        for index, end in enumerate(itertools.accumulate(p.seconds for p in self.phases)):
+            if elapsed < end:
+                return index
+        return len(self.phases) - 1
+
+    def handle(self, request: Request) -> Response:
+        is_trigger = request.method == "POST" and request.target.endswith("/dagRuns")
+        if self._began is None:
+            return self._forward(request)
+        with self._lock:
+            now = time.monotonic()
+            second = int(now - self._began)
+            index = self.phase_at(now - self._began)
+            phase = self.phases[index]
+            if is_trigger:
+                self.arrived[second] += 1
+            if phase.rate is not None and is_trigger:
+                # A bucket of one second's worth, as rate limiters in front of web servers have.
+                self._tokens = min(phase.rate, self._tokens + (now - self._refilled) * phase.rate)
+                self._refilled = now
+                if self._tokens < 1.0:
+                    self.refused[second] += 1
+                    return text_response(
+                        phase.refusal, "busy\n", headers={"Retry-After": str(phase.retry_after)}
+                    )
+                self._tokens -= 1.0
+        with self._slots[index] if phase.slots else contextlib.nullcontext():
+            time.sleep(phase.hold)
+            started = time.monotonic()
+            response = self._forward(request)
+            if phase.slots:
+                self.answer_times.append(time.monotonic() - started)
+        if is_trigger and response.status == 200:
+            with self._lock:
+                self.created[int(time.monotonic() - self._began)] += 1
+        return response
+
+    def _forward(self, request: Request) -> Response:
+        headers = {k: v for k, v in request.headers.items() if k == "authorization"}
+        return forward(self.upstream, request, headers, timeout=60)
+
+
+def herd(work: Path, instances: int, events: int) -> dict[str, Any]:
+    from tests.integration.platform_sim import PlatformSimulator
+    from tools.local_airflow import LocalAirflow
+
+    airflow = LocalAirflow("3", work / "airflow3", database="postgresql")
+    try:
+        airflow.start(dag_ids=(DAG_ID,))
+        say(f"  Airflow {airflow.version} on PostgreSQL up")
+        front = CapacityFront(airflow.url, HERD_PHASES).start()
+        try:
+            herd_events = object_events("cloud-functions", events)
+            expected = planned_runs(herd_events)
+            with Instances("cloud-functions", instances, function_env(airflow, front.url),
+                           work) as functions:  # fmt: skip
+                warm_up(functions, object_events("cloud-functions", instances))
+                before = run_count(airflow)
+
+                def deliver(batch: Sequence[Event]) -> set[str]:
+                    ((key, event),) = batch
+                    return set() if functions.deliver(event) else {key}
+
+                simulator = PlatformSimulator(deliver, max_attempts=50, workers=instances,
+                                              duplicate_rate=0.0)  # fmt: skip
+                front.begin()
+                started = time.monotonic()
+                stats = simulator.run(herd_events, timeout=1800)
+                seconds = time.monotonic() - started
+                retries = sum(1 for entry in functions.log_entries() if "retry" in entry)
+            check = checked(airflow, before, expected)
+        finally:
+            front.stop()
+        if check["lost"] or check["doubled"] or stats.dead_lettered:
+            raise RuntimeError(f"herd: {check}, dead-lettered {len(stats.dead_lettered)}")
+        length = int(seconds) + 1
+        return {
+            "version": airflow.version,
+            "instances": instances,
+            "events": events,
+            "seconds": seconds,
+            "check": check,
+            "redeliveries": stats.redeliveries,
+            "retries": retries,
+            "phases": [phase.__dict__ for phase in HERD_PHASES],
+            "created": [front.created[s] for s in range(length)],
+            "refused": [front.refused[s] for s in range(length)],
+            "arrived": [front.arrived[s] for s in range(length)],
+            "capacity": [
+                _capacity(HERD_PHASES[front.phase_at(s + 0.5)], front.answer_times)
+                for s in range(length)
+            ],
+        }
+    finally:
+        airflow.stop()
+
+
+def _capacity(phase: Phase, answer_times: Sequence[float]) -> float | None:
+    """Runs per second the front lets through at most: its rate, or in a slow phase its slots
+    over the time each request takes there (the hold and Airflow's median answer)."""
+    if phase.rate is not None:
+        return phase.rate
+    if phase.slots:
+        return phase.slots / (phase.hold + statistics.median(answer_times or [0.0]))
+    return None
+
+
+def say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
