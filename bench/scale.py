@@ -25,6 +25,7 @@ import contextlib
 import http.client
 import itertools
 import json
+import os
 import re
 import statistics
 import sys
@@ -39,11 +40,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bench.bare_function import bare_run_id
 from bench.common import DAG_ID, child_env, rotated, summary
 from bench.delay_proxy import DelayProxy
 from tests.standins._http import LoopbackServer, Request, Response, forward, text_response
 
 PATHS = {"cloud-functions": "Cloud Functions", "lambda": "Lambda"}
+BARE = Path(__file__).with_name("bare_function.py")
 Event = tuple[str, dict[str, Any]]  # (the object's name, the raw event)
 
 
@@ -106,19 +109,25 @@ def planned_confs(events: Sequence[Event]) -> dict[str, dict[str, Any]]:
 
 
 class Instances:
-    """K function instances of one path, each taking one delivery at a time."""
+    """K function instances of one path, each taking one delivery at a time: dagtrigger's entry
+    point, or with `bare` the bare function (bench/bare_function.py) on the same machinery."""
 
-    def __init__(self, path: str, count: int, env: dict[str, str], work: Path) -> None:
+    def __init__(
+        self, path: str, count: int, env: dict[str, str], work: Path, bare: bool = False
+    ) -> None:
         self.path, self.count = path, count
         self._stack = ExitStack()
         self._log = work / f"{path}-{count}-{uuid.uuid4().hex[:6]}.log"
         environment = child_env(**env)
         if path == "cloud-functions":
-            from tests.integration.functions_server import FunctionsServer
+            from tests.integration.functions_server import FUNCTIONS, FunctionsServer
 
+            target, source = (
+                ("cloud_event", BARE) if bare else ("handle_cloud_event", FUNCTIONS / "main.py")
+            )
             self._servers = [
                 self._stack.enter_context(
-                    FunctionsServer("handle_cloud_event", environment, self._log)
+                    FunctionsServer(target, environment, self._log, source=source)
                 )
                 for _ in range(count)
             ]
@@ -127,8 +136,13 @@ class Instances:
         else:
             from tests.standins.lambda_runtime import LambdaFunction
 
+            where = (
+                {"handler": "bare_function.lambda_handler", "task_root": BARE.parent}
+                if bare
+                else {}
+            )
             self._function = self._stack.enter_context(
-                LambdaFunction(environment, self._log, instances=count)
+                LambdaFunction(environment, self._log, instances=count, **where)
             )
 
     def deliver(self, event: dict[str, Any]) -> bool:
@@ -138,6 +152,12 @@ class Instances:
                 self._chosen.server = self._servers[next(self._next) % self.count]
             return 200 <= self._chosen.server.post_structured(event) < 300
         return bool(self._function.invoke(event).ok)
+
+    def process_groups(self) -> list[int]:
+        """Each instance's process group (functions-framework's gunicorn has a worker child)."""
+        if self.path == "cloud-functions":
+            return [server.pid for server in self._servers]
+        return self._function.pids
 
     def log_entries(self) -> list[dict[str, Any]]:
         if self.path == "cloud-functions":
@@ -188,6 +208,8 @@ class RawClient:
         else:
             basic = base64.b64encode(f"admin:{airflow.admin_password}".encode()).decode()
             authorization = f"Basic {basic}"
+        self.authorization = authorization
+        self.api = "v2" if v2 else "v1"
         self._headers = {
             "Content-Type": "application/json",
             "Accept": "application/json",
@@ -278,6 +300,21 @@ class AccessLog:
         return counted
 
 
+def cpu_seconds(process_groups: Sequence[int]) -> float:
+    """User and system CPU time so far of every process in these process groups."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    groups, total = set(process_groups), 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # After the command's closing parenthesis: state, ppid, pgrp, ..., utime, stime.
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        if int(fields[2]) in groups:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
 def run_count(airflow: Any) -> int:
     status, body = airflow.call("GET", f"/dags/{DAG_ID}/dagRuns?limit=1")
     if status != 200:
@@ -316,15 +353,12 @@ def checked(airflow: Any, before: int, expected: dict[str, str]) -> dict[str, in
 # ---- the burst ---------------------------------------------------------------------------------
 
 
-def burst(work: Path, majors: Sequence[str], events: int, counts: Sequence[int]) -> dict[str, Any]:
-    """For each Airflow major version: per K, the raw client's best and each path's burst."""
-    return {major: _burst_on(work / f"airflow{major}", major, events, counts) for major in majors}
-
-
-def _burst_on(work: Path, major: str, events: int, counts: Sequence[int]) -> dict[str, Any]:
+def burst(work: Path, major: str, events: int, counts: Sequence[int]) -> dict[str, Any]:
+    """Per K instances: the raw client's best, each path's burst of `events`, and the bare
+    function's on the same path."""
     from tools.local_airflow import LocalAirflow
 
-    airflow = LocalAirflow(major, work, database="postgresql")
+    airflow = LocalAirflow(major, work / f"airflow{major}", database="postgresql")
     started = time.monotonic()
     try:
         airflow.start(dag_ids=(DAG_ID,))
@@ -334,21 +368,29 @@ def _burst_on(work: Path, major: str, events: int, counts: Sequence[int]) -> dic
         raw = RawClient(airflow)
         raw_events = min(events, 1000)
         rows = []
+        bare_env = {
+            "BARE_AIRFLOW_URL": airflow.url,
+            "BARE_AUTHORIZATION": raw.authorization,
+            "BARE_API": raw.api,
+        }
         for count in counts:
             raw_rates = [_raw_rate(airflow, raw, raw_events, count)]
-            paths = {}
+            paths, bare = {}, {}
             for path in PATHS:
                 paths[path] = _path_burst(airflow, access, path, count, events, work)
-                say(f"  Airflow {major}, {PATHS[path]} x{count}: "
-                    f"{paths[path]['rate']:.1f}/s, {paths[path]['check']}")  # fmt: skip
+                bare[path] = _path_burst(airflow, access, path, count, raw_events, work, bare_env)
+                say(f"  Airflow {major}, {PATHS[path]} x{count}: {paths[path]['rate']:.1f}/s, "
+                    f"bare {bare[path]['rate']:.1f}/s, {paths[path]['check']}")  # fmt: skip
             raw_rates.append(_raw_rate(airflow, raw, raw_events, count))
             best = max(raw_rates)
             say(f"  Airflow {major}, raw x{count}: {raw_rates[0]:.1f}/s, {raw_rates[1]:.1f}/s")
-            for found in paths.values():
+            for path, found in paths.items():
                 found["ratio"] = found["rate"] / best
+                found["bare_ratio"] = found["rate"] / bare[path]["rate"]
             rows.append(
-                {"instances": count, "raw": raw_rates, "raw_events": raw_events, "paths": paths}
-            )
+                {"instances": count, "raw": raw_rates, "raw_events": raw_events, "paths": paths,
+                 "bare": bare}
+            )  # fmt: skip
         return {"version": airflow.version, "startup": startup, "events": events, "rows": rows}
     finally:
         airflow.stop()
@@ -364,13 +406,25 @@ def _raw_rate(airflow: Any, raw: RawClient, count: int, concurrency: int) -> flo
 
 
 def _path_burst(
-    airflow: Any, access: AccessLog, path: str, count: int, events: int, work: Path
+    airflow: Any,
+    access: AccessLog,
+    path: str,
+    count: int,
+    events: int,
+    work: Path,
+    bare_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """`events` through `count` instances of dagtrigger, or of the bare function with
+    `bare_env`; every run read back."""
     from tests.integration.platform_sim import PlatformSimulator
 
     burst_events = object_events(path, events)
-    expected = planned_runs(burst_events)
-    with Instances(path, count, function_env(airflow), work) as instances:
+    if bare_env is None:
+        expected = planned_runs(burst_events)
+    else:
+        expected = {bare_run_id(name): name for name, _ in burst_events}
+    env = function_env(airflow) if bare_env is None else bare_env
+    with Instances(path, count, env, work, bare=bare_env is not None) as instances:
         warm_up(instances, object_events(path, 2 * count))
         before = run_count(airflow)
         access.mark()
@@ -383,9 +437,11 @@ def _path_burst(
         attempts = 3 if path == "lambda" else 50
         simulator = PlatformSimulator(deliver, max_attempts=attempts, workers=count,
                                       duplicate_rate=0.0)  # fmt: skip
+        cpu_before = cpu_seconds(instances.process_groups())
         started = time.monotonic()
         stats = simulator.run(burst_events, timeout=7200)
         seconds = time.monotonic() - started
+        cpu = cpu_seconds(instances.process_groups()) - cpu_before
         statuses = access.statuses()
         retries = sum(1 for entry in instances.log_entries() if "retry" in entry)
     check = checked(airflow, before, expected)
@@ -397,6 +453,7 @@ def _path_burst(
     return {
         "seconds": seconds,
         "rate": events / seconds,
+        "cpu_per_event": cpu / events,
         "check": check,
         "redeliveries": stats.redeliveries,
         "retries": retries,

@@ -26,8 +26,15 @@ class FunctionsServer:
     env: dict[str, str]
     log_path: Path
     signature_type: str = "cloudevent"
+    source: Path = FUNCTIONS / "main.py"
     port: int = field(default_factory=free_port)
     _process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        """The server's process id, also its process group's (gunicorn's worker is in it)."""
+        assert self._process is not None, "the server is not running"
+        return self._process.pid
 
     @property
     def url(self) -> str:
@@ -37,7 +44,7 @@ class FunctionsServer:
         command = [
             str(Path(sys.executable).parent / "functions-framework"),
             "--target", self.target,
-            "--source", str(FUNCTIONS / "main.py"),
+            "--source", str(self.source),
             "--signature-type", self.signature_type,
             "--host", "127.0.0.1",
             "--port", str(self.port),
@@ -45,7 +52,7 @@ class FunctionsServer:
         environment = {"PATH": os.environ["PATH"], "PYTHONUNBUFFERED": "1", **self.env}
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(
-                command, cwd=FUNCTIONS, env=environment, stdout=log, stderr=subprocess.STDOUT,
+                command, cwd=self.source.parent, env=environment, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
         deadline = time.monotonic() + 30
