@@ -131,7 +131,10 @@ class LocalAirflow:
     # tools.local_postgres) and LocalExecutor, as production runs Airflow.
     database: str = "sqlite"
     _postgres: LocalPostgres | None = None
-    _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)  # by component
+    # The environment the components were started with: its secrets sign the tokens they exchange
+    # and the admin's, so a component started again must get the same.
+    _env: dict[str, str] = field(default_factory=dict)
     _admin_token: str | None = None
 
     def __post_init__(self) -> None:
@@ -164,6 +167,11 @@ class LocalAirflow:
     @property
     def log_dir(self) -> Path:
         return self.home / "component-logs"
+
+    @property
+    def api_component(self) -> str:
+        """The component serving the REST API: Airflow 3's api-server, Airflow 2's webserver."""
+        return "api-server" if self.major == "3" else "webserver"
 
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
@@ -228,7 +236,7 @@ class LocalAirflow:
     def start(self, timeout: float = 240.0, dag_ids: tuple[str, ...] = ()) -> LocalAirflow:
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(exist_ok=True)
-        env = self.environment()
+        self._env = env = self.environment()
         try:
             if self._postgres is not None:
                 self._postgres.start()
@@ -237,23 +245,54 @@ class LocalAirflow:
             self._run_once(["airflow", "db", migrate], env)
             self._create_users(env)
             for name, command in self._components():
-                log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115
-                self._processes.append(
-                    subprocess.Popen(
-                        command,
-                        env=env,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        stdin=subprocess.DEVNULL,
-                        start_new_session=True,
-                    )
-                )
-                log.close()
+                self._launch(name, command)
             self._wait_until_ready(timeout, dag_ids)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def restart_api_server(self, timeout: float = 240.0) -> float:
+        """Kill the API server as a crash would (SIGKILL to its process group: its workers die
+        with it) and start it again on the same port; returns the seconds from the kill until
+        /version answered again. The scheduler and the DAG processor keep running."""
+        name = self.api_component
+        crashed = self._processes[name]
+        killed = time.monotonic()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(crashed.pid, signal.SIGKILL)
+        crashed.wait()
+        self._wait_until_port_closed(killed + timeout)
+        self._launch(name, dict(self._components())[name])
+        self._wait_until_ready(timeout - (time.monotonic() - killed), ())
+        return time.monotonic() - killed
+
+    def _wait_until_port_closed(self, deadline: float) -> None:
+        # The workers die a moment after the process that leads them, and while one still holds
+        # the listening socket, a new server cannot bind the port.
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) != 0:
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"port {self.port} still open after the API server was killed")
+            time.sleep(0.05)
+
+    def pid(self, component: str) -> int:
+        """The process id of `component` ("scheduler", `api_component`, ...), as last started."""
+        return self._processes[component].pid
+
+    def _launch(self, name: str, command: list[str]) -> None:
+        """Start component `name` in a session of its own, appending to its log."""
+        with open(self.log_dir / f"{name}.log", "ab") as log:
+            self._processes[name] = subprocess.Popen(
+                command,
+                env=self._env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
 
     def _components(self) -> list[tuple[str, list[str]]]:
         if self.major == "3":
@@ -316,10 +355,10 @@ class LocalAirflow:
         deadline = time.monotonic() + timeout
         pending = list(dag_ids)
         while time.monotonic() < deadline:
-            for process in self._processes:
+            for name, process in self._processes.items():
                 if process.poll() is not None:
                     raise RuntimeError(
-                        f"Airflow {self.version} component {process.args[1]} exited with "
+                        f"Airflow {self.version} component {name} exited with "
                         f"{process.returncode}; see {self.log_dir}"
                     )
             status, _ = self.call("GET", "/version", auth=False)
@@ -376,17 +415,17 @@ class LocalAirflow:
 
     def stop(self) -> None:
         """Stop every process of this Airflow, including children that left its process group."""
-        for process in self._processes:
+        for process in self._processes.values():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + 15
-        for process in self._processes:
+        for process in self._processes.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=max(deadline - time.monotonic(), 0.1))
         for pid in _pids_with_env("AIRFLOW_HOME", str(self.home)):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        for process in self._processes:
+        for process in self._processes.values():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
