@@ -117,6 +117,11 @@ resource "google_cloudfunctions2_function" "dagtrigger" {
     service_account_email          = google_service_account.function.email
     environment_variables          = local.environment
     all_traffic_on_latest_revision = true
+
+    # One event per instance (the only choice below one vCPU): max_instances is then the bound
+    # on the events in flight at Airflow.
+    max_instance_request_concurrency = 1
+
     # Eventarc and Pub/Sub push in the same project count as internal traffic; nothing else
     # needs to reach the function, and every request must also carry a token of the invoker.
     ingress_settings              = "ALLOW_INTERNAL_ONLY"

@@ -207,7 +207,7 @@ variable "timeout_seconds" {
 }
 
 variable "max_instances" {
-  description = "Upper bound on function instances: also a bound on the concurrent requests dagtrigger sends to the Airflow web server."
+  description = "Upper bound on function instances. Each takes one event at a time, so this bounds the events in flight at Airflow: 10 is past where a small Airflow's API saturates (about 4 in flight; see the README's \"Many instances\")."
   type        = number
   default     = 10
 }
