@@ -3,7 +3,8 @@
 The Airflows here run as production runs them, on PostgreSQL with LocalExecutor and two API
 workers (conftest's `postgresql_airflow_servers`), not on the other tests' SQLite. `make chaos`
 runs the full sizes (300 events per platform, 8 x 50 concurrent senders, a burst of 300 against a
-throttling MWAA) and prints the counts; `make test` runs the same tests smaller.
+throttling MWAA, 5,000 events through four function instances while the API server crashes and
+starts again) and prints the counts; `make test` runs the same tests smaller.
 """
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -655,3 +660,123 @@ def _asset_events_by_identity(
         if identity in recorded:
             recorded[identity].append(event)
     return recorded
+
+
+RESTART_EVENTS = 5000 if FULL else 80
+INSTANCES = 4  # function instances, each serving one delivery at a time (Cloud Run concurrency 1)
+# 24 % of the requests meet a fault, as with FAULT_RATES, but fewer 429s, 503s and slow answers:
+# each 429 or 503 halves an instance's pace (herd control) and each slow answer holds an instance
+# for AIRFLOW_TIMEOUT. With FAULT_RATES (12 % of those) four instances delivered about 2.5 events
+# a second to either Airflow, so 5,000 would take over half an hour each. A reset after the
+# request reached Airflow, the fault that leaves a run the client does not know of, stays common.
+RESTART_FAULT_RATES = {
+    "500": 0.08,
+    "503": 0.01,
+    "429": 0.01,
+    "reset_before": 0.06,
+    "reset_after": 0.06,
+    "slow_after": 0.02,
+}
+# Shorter than the API server stays down (Airflow 3's api-server takes tens of seconds to boot on
+# a busy machine): the triggers in flight at the crash run out of time, the function fails them,
+# and Eventarc delivers them again, as its day of retries would (here up to max_attempts).
+RESTART_DEADLINE = 15.0
+
+
+@dataclass(frozen=True)
+class Restart:
+    delivered_before: int  # events acknowledged when the API server was killed
+    downtime: float  # seconds until it answered again
+    delivered_when_back: int
+
+
+@pytest.mark.timeout(3600 if FULL else 600)
+def test_faults_and_an_api_server_restart_mid_burst_start_each_run_once(
+    airflow: LocalAirflow, tmp_path: Path
+) -> None:
+    """Eventarc delivers RESTART_EVENTS object events to INSTANCES function instances through
+    24 % injected faults, and Airflow's API server crashes and starts again when half of them
+    have been delivered: each event still starts exactly one run, with its conf."""
+    events = _gcs_events(RESTART_EVENTS)
+    expected = {
+        build_dag_run_id(normalise(event).events[0]): (lambda conf, name=name: conf["name"] == name)
+        for name, event in events
+    }
+    before = len(_runs_by_id(airflow, DAG))
+    scheduler = airflow.pid("scheduler")
+    delivered: set[str] = set()
+    lock = threading.Lock()
+    with ExitStack() as stack:
+        proxy = stack.enter_context(
+            ChaosProxy(airflow.url, RESTART_FAULT_RATES, slow_seconds=SLOW_SECONDS)
+        )
+        # THREADS=1: functions-framework's gunicorn serves one request at a time.
+        env = {**_function_env(airflow, proxy, RESTART_DEADLINE), "THREADS": "1"}
+        instances = [
+            stack.enter_context(
+                FunctionsServer("handle_cloud_event", env, tmp_path / f"instance-{n}.log")
+            )
+            for n in range(INSTANCES)
+        ]
+        idle: queue.SimpleQueue[FunctionsServer] = queue.SimpleQueue()
+        for instance in instances:
+            idle.put(instance)
+
+        def deliver(batch: Sequence[tuple[str, Any]]) -> set[str]:
+            ((key, event),) = batch
+            instance = idle.get()  # the platform sends each delivery to an idle instance
+            try:
+                status = instance.post_structured(event)
+            finally:
+                idle.put(instance)
+            if not 200 <= status < 300:
+                return {key}
+            with lock:
+                delivered.add(key)
+            return set()
+
+        def delivered_count() -> int:
+            with lock:
+                return len(delivered)
+
+        simulator = PlatformSimulator(deliver, max_attempts=50, workers=INSTANCES)
+        finished = threading.Event()
+        started = time.monotonic()
+        with ThreadPoolExecutor(1) as pool:
+            crash = pool.submit(
+                _restart_api_server_at, airflow, delivered_count, len(events) // 2, finished
+            )
+            try:
+                stats = simulator.run(events, timeout=3600 if FULL else 600)
+            finally:
+                finished.set()
+            restart = crash.result()
+        wall = time.monotonic() - started
+        logs = [entry for instance in instances for entry in instance.log_entries()]
+    outcomes = Counter(entry["outcome"] for entry in logs if "outcome" in entry)
+    retries = sum(1 for entry in logs if "retry" in entry)
+    counted = _count_runs(airflow, before, expected)
+    assert restart is not None, "half of the events were never delivered"
+    name = (
+        f"API server restart mid-burst ({INSTANCES} instances, {wall:.0f} s; "
+        f"{airflow.api_component} killed after {restart.delivered_before} events, down "
+        f"{restart.downtime:.1f} s)"
+    )
+    _report(name, airflow, len(events), counted[0], stats, proxy, dict(outcomes), retries)
+    _assert_exactly_once(len(events), counted, stats)
+    assert restart.delivered_when_back < len(events), "no event was delivered after the restart"
+    assert airflow.pid("scheduler") == scheduler, "the scheduler was started again too"
+    assert sum(proxy.injected.values()) > 0
+
+
+def _restart_api_server_at(
+    airflow: LocalAirflow, delivered: Callable[[], int], count: int, finished: threading.Event
+) -> Restart | None:
+    """Restart the API server once `count` events have been delivered (None if the run ended first)."""
+    while delivered() < count:
+        if finished.is_set():
+            return None
+        time.sleep(0.05)
+    delivered_before = delivered()
+    downtime = airflow.restart_api_server()
+    return Restart(delivered_before, downtime, delivered())
