@@ -366,7 +366,7 @@ def burst(work: Path, major: str, events: int, counts: Sequence[int]) -> dict[st
         say(f"  Airflow {airflow.version} on PostgreSQL up in {startup:.0f} s")
         access = AccessLog(airflow)
         raw = RawClient(airflow)
-        raw_events = min(events, 1000)
+        raw_events = min(events, 500)
         rows = []
         bare_env = {
             "BARE_AIRFLOW_URL": airflow.url,
