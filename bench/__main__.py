@@ -17,6 +17,7 @@ import datetime
 import importlib.metadata
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,9 @@ PACKAGES = (
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Stopped with SIGTERM, unwind as on Ctrl-C, so that every Airflow, PostgreSQL and function
+    # instance the run started is stopped by its `finally`.
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few repetitions (harness check)")
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")

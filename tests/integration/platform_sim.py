@@ -72,7 +72,9 @@ class PlatformSimulator:
         self._random.shuffle(self._pending)
         deadline = now + timeout
         threads = [
-            threading.Thread(target=self._work, args=(deadline,)) for _ in range(self._workers)
+            # Daemons: a run interrupted (Ctrl-C, SIGTERM) must not wait for its deliveries.
+            threading.Thread(target=self._work, args=(deadline,), daemon=True)
+            for _ in range(self._workers)
         ]
         for thread in threads:
             thread.start()
