@@ -704,7 +704,7 @@ def _asset_events_by_identity(
     return recorded
 
 
-RESTART_EVENTS = 5000 if FULL else 80
+RESTART_EVENTS = 5000 if FULL else 40
 INSTANCES = 4  # function instances, each serving one delivery at a time (Cloud Run concurrency 1)
 # 24 % of the requests meet a fault, as with FAULT_RATES, but fewer 429s, 503s and slow answers:
 # each 429 or 503 halves an instance's pace (herd control) and each slow answer holds an instance
@@ -733,7 +733,7 @@ class Restart:
 
 
 @pytest.mark.timeout(3600 if FULL else 600)
-def test_faults_and_an_api_server_restart_mid_burst_start_each_run_once(
+def test_faults_and_an_api_server_restart_at_scale_start_each_run_once(
     airflow: LocalAirflow, tmp_path: Path
 ) -> None:
     """Eventarc delivers RESTART_EVENTS object events to INSTANCES function instances through
@@ -800,7 +800,7 @@ def test_faults_and_an_api_server_restart_mid_burst_start_each_run_once(
     counted = _count_runs(airflow, before, expected)
     assert restart is not None, "half of the events were never delivered"
     name = (
-        f"API server restart mid-burst ({INSTANCES} instances, {wall:.0f} s; "
+        f"faults and an API server restart ({INSTANCES} instances, {wall:.0f} s; "
         f"{airflow.api_component} killed after {restart.delivered_before} events, down "
         f"{restart.downtime:.1f} s)"
     )
