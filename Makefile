@@ -25,7 +25,8 @@ help:
 	@echo "            VERSIONS=\"2.6.3 3.0.6\" for some"
 	@echo "make infra-check   parse infra/ and scan it with checkov, offline"
 	@echo "make docs-check    every gcloud, aws and sam command in the docs through the real CLIs' parsers, offline"
-	@echo "make bench  speed and memory against the vendor samples and a raw client; writes docs/benchmarks.md"
+	@echo "make bench  speed and memory against the vendor samples and a raw client, bursts through many"
+	@echo "            instances, latency per path, herd control; writes docs/benchmarks.md"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("dagtrigger needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -100,8 +101,10 @@ WITH_SDK :=
 package-aws: $(STAMP)
 	$(PY) -m tools.package_aws --arch $(ARCH) --runtime $(RUNTIME) $(if $(WITH_SDK),--with-sdk,)
 
-# What a user feels, each measured side by side with a baseline in one run (about 6 minutes):
-# docs/benchmarks.md.
+# What a user feels, each measured side by side with a baseline in one run: docs/benchmarks.md.
+# About 5 minutes for cold start, requests, SQS and Airflow 3 throughput; the bursts through 1,
+# 4 and 16 instances take about 20 minutes on Airflow 3 and an hour on Airflow 2 (which takes
+# fewer triggers a second): `.venv/bin/python -m bench --only burst2 --burst-events 1000` for less.
 BENCH_STAMP := $(VENV)/.installed-bench
 $(BENCH_STAMP): $(STAMP)
 	VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev,gcp,aws,cli,bench]"

@@ -6,8 +6,10 @@ versions (VERSIONS) and those `make compat` proves (tools/compat.py) by the exac
 they were proven with, airflow-VERSION.txt; any other by the pins its series needs on today's PyPI,
 airflow-MAJOR.MINOR.txt (old releases do not bound what later broke them). It then runs the
 components `airflow standalone` runs (metadata DB, scheduler, DAG processor, API server or web
-server) with SQLite, but each bound to 127.0.0.1 on a free port: standalone's own log servers
-listen on every interface and cannot be told otherwise, so they are not started.
+server), each bound to 127.0.0.1 on a free port, on SQLite or, with `database="postgresql"`, on
+a PostgreSQL server of its own (tools/local_postgres.py) with LocalExecutor, as production runs
+Airflow. Standalone's own log servers listen on every interface and cannot be told otherwise,
+so they are not started.
 """
 
 from __future__ import annotations

@@ -216,7 +216,7 @@ SENDERS_IN_BURST = 10  # events handled at once, as many as DAGTRIGGER_CONCURREN
 # is also the time the same path without the limit needs, measured before and after the burst at
 # the same concurrency. The burst runs before the fault tests below add their thousands of runs.
 def test_a_burst_against_a_throttling_mwaa_finishes_without_failures(
-    airflow: LocalAirflow, monkeypatch: pytest.MonkeyPatch, counter: OutcomeCounter
+    airflow: LocalAirflow, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     version = "3.0.6" if airflow.major == "3" else "2.10.3"
     environment = MwaaEnvironment("burst", airflow.url, version, airflow.admin_headers)
