@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.records import json_log_lines
 from tools.local_airflow import REPO, free_port
 
 FUNCTIONS = REPO / "functions"
@@ -100,12 +101,4 @@ class FunctionsServer:
 
     def log_entries(self) -> list[dict[str, Any]]:
         """The structured log lines the function printed (Cloud Logging reads the same)."""
-        entries = []
-        for line in self.log_path.read_text().splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(entry, dict) and "severity" in entry:
-                entries.append(entry)
-        return entries
+        return json_log_lines(self.log_path.read_text(), "severity")

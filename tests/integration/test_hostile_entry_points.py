@@ -31,7 +31,7 @@ from dagtrigger.run_id import build_dag_run_id
 from tests.hostile import CORPUS, TEN_MB, Expected, parsed, read
 from tests.integration.functions_server import FunctionsServer
 from tests.integration.helpers import airflow_env, read_run
-from tests.records import Records
+from tests.records import Records, json_log_lines
 from tests.standins.aws_lambda import LambdaContext, sqs_record
 from tools.local_airflow import REPO, LocalAirflow
 
@@ -132,15 +132,7 @@ def post(function: FunctionsServer, body: bytes, headers: dict[str, str]) -> tup
 
 def dagtrigger_lines(output: str) -> list[dict[str, Any]]:
     """The structured lines dagtrigger printed (Cloud Logging's format)."""
-    lines = []
-    for line in output.splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and "severity" in entry:
-            lines.append(entry)
-    return lines
+    return json_log_lines(output, "severity")
 
 
 def assert_no_dagtrigger_traceback(output: str) -> None:

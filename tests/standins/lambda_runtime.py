@@ -57,6 +57,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, BinaryIO, Self
 
+from tests.records import json_log_lines
 from tests.standins._http import (
     LoopbackServer,
     Request,
@@ -215,15 +216,7 @@ class LambdaFunction:
             outputs = list(self._outputs)
         for output in outputs:
             output.drain()
-        entries = []
-        for line in self.log_file.read_text(errors="replace").splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(entry, dict) and "level" in entry:
-                entries.append(entry)
-        return entries
+        return json_log_lines(self.log_file.read_text(errors="replace"), "level")
 
     # What the instances' Runtime APIs call.
 
