@@ -1,5 +1,5 @@
 """The least a function can do with an object event: one POST of the run on a kept-alive
-connection, no retry, no logging. It runs on the same platform machinery as dagtrigger in the
+connection, with a conf of two fields and no note, no retry, no logging. It runs on the same platform machinery as dagtrigger in the
 burst (functions-framework, or awslambdaric against the Runtime API stand-in), so that the two
 differ only by what dagtrigger does per event.
 
