@@ -707,10 +707,11 @@ def _asset_events_by_identity(
 RESTART_EVENTS = 5000 if FULL else 40
 INSTANCES = 4  # function instances, each serving one delivery at a time (Cloud Run concurrency 1)
 # 24 % of the requests meet a fault, as with FAULT_RATES, but fewer 429s, 503s and slow answers:
-# each 429 or 503 halves an instance's pace (herd control) and each slow answer holds an instance
-# for AIRFLOW_TIMEOUT. With FAULT_RATES (12 % of those) four instances delivered about 2.5 events
-# a second to either Airflow, so 5,000 would take over half an hour each. A reset after the
-# request reached Airflow, the fault that leaves a run the client does not know of, stays common.
+# each 429 halves an instance's pace (herd control) and each slow answer holds an instance
+# for AIRFLOW_TIMEOUT. With FAULT_RATES (12 % of those; 503s then halved the pace too) four
+# instances delivered about 2.5 events a second to either Airflow, so 5,000 would take over half
+# an hour each. A reset after the request reached Airflow, the fault that leaves a run the client
+# does not know of, stays common.
 RESTART_FAULT_RATES = {
     "500": 0.08,
     "503": 0.01,

@@ -305,12 +305,12 @@ def test_throttling_waits_as_long_as_retry_after_says(stub: StubAirflow) -> None
     assert 1.0 <= sum(fake.sleeps) <= 1.25
 
 
-@pytest.mark.parametrize(("status", "paced"), [(429, True), (503, True), (500, False)])
-def test_an_overloaded_answer_slows_every_later_request_of_the_instance(
+@pytest.mark.parametrize(("status", "paced"), [(429, True), (503, False), (500, False)])
+def test_only_a_429_slows_every_later_request_of_the_instance(
     stub: StubAirflow, status: int, paced: bool
 ) -> None:
-    """A 503 is what a load balancer answers when Airflow's web servers are full: like a 429 it
-    halves the instance's pace, so that many instances back off together; a 500 is only retried."""
+    """A 429 halves the instance's pace, so that many instances back off together; a 503 or a 500
+    is only retried: a front may answer it for one DAG's path alone."""
     stub.reply("POST", V2_RUNS, Reply(status, {"detail": "busy"}))
     stub.always("POST", V2_RUNS, created())
     client = client_for(stub.url, fake=FakeTime())

@@ -27,9 +27,6 @@ if TYPE_CHECKING:
     from dagtrigger.assets import PlannedAssetEvent
 
 DEFAULT_CONCURRENCY = 10
-# Load balancers (Google's front, IAP, an ALB) and web servers answer 503 when their backends are
-# full: like a 429, a reason for every request of this instance to slow down, not only to retry.
-OVERLOADED = 503
 
 
 class Outcome(StrEnum):
@@ -241,16 +238,16 @@ class AirflowClient:
         raise self._classify(response, dag_id, "read run of")
 
     def request(self, method: str, path: str, *, json_body: Any = None) -> Response:
-        """One paced call; 429s and 503s slow this process down, successes speed it up again."""
+        """One paced call; 429s slow this process down, successes speed it up again."""
         with self.throttle.slot():
             try:
                 response = self.transport.request(method, path, json_body=json_body)
             except TransientTriggerError as exc:
-                if exc.kind is ErrorKind.THROTTLED or exc.status == OVERLOADED:
+                if exc.kind is ErrorKind.THROTTLED:
                     self.throttle.throttled(exc.retry_after)
                 raise
         kind = kind_of_status(response.status)
-        if kind is ErrorKind.THROTTLED or response.status == OVERLOADED:
+        if kind is ErrorKind.THROTTLED:
             self.throttle.throttled(response.retry_after())
         elif kind is not ErrorKind.SERVER_ERROR:
             self.throttle.succeeded()

@@ -2,13 +2,15 @@
 
 The rate is a token bucket holding one second's worth of requests, full at the start, so a
 batch of events goes out at once and only sustained traffic is paced. It adapts to the server
-(additive increase, multiplicative decrease): a 429 or 503 halves the rate this instance was
+(additive increase, multiplicative decrease): a 429 halves the rate this instance was
 really sending (its pace, or what it sent in the last two seconds when that was less), at most
 once a second since refusals arrive in bunches, and holds everyone in this process until
 Retry-After; successes raise it again, slowly at low rates, towards the configured limit. So many
 instances, each sending a few requests a second, settle together near what the server takes,
 where halving a pace they never reached would change nothing. A target without a configured
-limit is not paced until it first says 429 or 503. No wait runs past the trigger's deadline: a
+limit is not paced until it first says 429. A 503 is only retried (after its Retry-After): a
+front may answer it for one DAG's path alone, and the instance's other triggers must not slow
+down for it. No wait runs past the trigger's deadline: a
 request that could not start in time fails at once, as a transient error.
 """
 
@@ -69,7 +71,7 @@ class Throttle:
             self._in_flight.release()
 
     def throttled(self, retry_after: float | None) -> None:
-        """The server answered 429 or 503: slow down, and let nobody start before Retry-After."""
+        """The server answered 429: slow down, and let nobody start before Retry-After."""
         with self._lock:
             now = self._clock()
             self.throttled_count += 1
