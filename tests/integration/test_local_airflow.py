@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -78,7 +79,12 @@ def test_a_crashed_api_server_is_started_again_on_its_port(tmp_path: Path) -> No
         # which dagtrigger retries. (Watched during the restart, the gap was sometimes too short
         # for a poll to fall into it.)
         assert _status(f"{proxy.url}/api/v2/version") == 502
-    assert not any(map(_alive, (replaced, after["worker"], scheduler))), "stop() left a process"
+    # SIGKILL is delivered asynchronously: a killed worker may take a moment to be gone.
+    left = (replaced, after["worker"], scheduler)
+    deadline = time.monotonic() + 5
+    while any(map(_alive, left)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(map(_alive, left)), "stop() left a process"
 
 
 def _status(url: str) -> int:
