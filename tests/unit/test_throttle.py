@@ -44,15 +44,81 @@ def test_a_429_empties_the_burst() -> None:
 
 
 def test_each_429_halves_the_rate_down_to_a_floor_and_successes_restore_it() -> None:
-    throttle = Throttle(10.0, 4)
+    fake = FakeTime(now=100.0)
+    throttle = Throttle(10.0, 4, clock=fake.clock, sleep=fake.sleep)
     throttle.throttled(None)
     assert throttle.rate == 5.0
     for _ in range(10):
+        fake.now += 1.0
         throttle.throttled(None)
     assert throttle.rate == MIN_RATE
     for _ in range(1000):
         throttle.succeeded()
     assert throttle.rate == 10.0, "back to the configured limit, never above it"
+
+
+def test_refusals_arriving_together_halve_the_rate_once() -> None:
+    """Ten requests in flight refused at once answer one moment of overload, not ten."""
+    fake = FakeTime(now=100.0)
+    throttle = Throttle(8.0, 10, clock=fake.clock, sleep=fake.sleep)
+    for _ in range(10):
+        throttle.throttled(None)
+    assert (throttle.rate, throttle.throttled_count) == (4.0, 10)
+    fake.now += 1.0
+    throttle.throttled(None)
+    assert throttle.rate == 2.0
+
+
+def test_the_decrease_starts_from_the_rate_really_sent() -> None:
+    """An unlimited instance sending one request a second is halved to half a request a second,
+    not from an unreached pace (1000/s), which would change nothing when many instances share
+    one server."""
+    fake = FakeTime(now=100.0)
+    throttle = Throttle(None, 4, clock=fake.clock, sleep=fake.sleep)
+    for _ in range(5):
+        with throttle.slot():
+            pass
+        fake.now += 1.0
+    throttle.throttled(None)
+    assert throttle.rate == 0.5  # two starts in the last two seconds: 1/s, halved
+    assert _starts(throttle, fake, 2) == [107.0, 109.0]
+
+
+def test_successes_raise_a_low_rate_slowly_and_a_high_rate_by_a_share() -> None:
+    throttle = Throttle(None, 4)
+    throttle.rate = 0.5
+    throttle.succeeded()
+    assert throttle.rate == pytest.approx(0.9)  # + 0.2 / 0.5: 0.2/s more per second of successes
+    throttle.rate = 100.0
+    throttle.succeeded()
+    assert throttle.rate == pytest.approx(102.0)
+
+
+def test_a_lowered_pace_lets_a_trigger_out_while_its_deadline_leaves_time_for_the_request() -> None:
+    """The pace learnt from a 429 would start the next request in 2 s; the trigger has 1 s left,
+    so its request goes out with half a second to spare instead of failing on a guess."""
+    fake = FakeTime(now=100.0)
+    throttle = Throttle(None, 4, clock=fake.clock, sleep=fake.sleep)
+    for _ in range(5):
+        with throttle.slot():
+            pass
+        fake.now += 1.0
+    throttle.throttled(None)
+    assert throttle.rate == 0.5
+    with time_limit(1.0):
+        assert _starts(throttle, fake, 1) == [pytest.approx(105.5, abs=0.05)]
+
+
+def test_a_configured_limit_holds_even_against_the_deadline() -> None:
+    """A configured rate is a quota (MWAA's invoke_rest_api has one): a request it cannot let out
+    before the deadline fails at once, for the platform to deliver the event again later."""
+    fake = FakeTime(now=100.0)
+    throttle = Throttle(1.0, 4, clock=fake.clock, sleep=fake.sleep)
+    assert _starts(throttle, fake, 1) == [100.0]
+    paced = pytest.raises(TransientTriggerError, match="configured rate limit")
+    with time_limit(0.5), paced, throttle.slot():
+        pass
+    assert fake.now == 100.0, "nothing waited"
 
 
 def test_no_more_requests_in_flight_than_the_cap() -> None:
