@@ -3,7 +3,7 @@
     python -m bench                      # everything, about 80 minutes on 2 cores
     python -m bench --quick              # few repetitions: checks the harness, not dagtrigger
     python -m bench --only cold,airflow  # some of: cold, requests, sqs, airflow, burst3, burst2,
-                                         # latency, herd (the first four take about 5 minutes)
+                                         # split3, latency, herd (the first four take 5 minutes)
     python -m bench --only burst2 --burst-events 1000   # a shorter burst
 
 A missed target is shown as MISSED and the exit status stays 0: this reports, it does not gate.
@@ -36,6 +36,7 @@ SECTIONS = {
     "airflow": "Into a real Airflow 3: throughput and per-event overhead",
     "burst3": "Bursts through many function instances into Airflow 3 on PostgreSQL",
     "burst2": "Bursts through many function instances into Airflow 2 on PostgreSQL",
+    "split3": "Bursts into Airflow 3 on a CPU of its own",
     "latency": "Event to run created, per path, at realistic round trips",
     "herd": "Herd control: many instances against a server that pushes back",
 }
@@ -107,9 +108,10 @@ def run_section(section: str, work: Path, args: argparse.Namespace) -> str:
         return report.requests(warm.measure(work, events=10 if quick else 50))
     if section == "sqs":
         return report.sqs(sqs.measure(work, rounds=3 if quick else 9))
-    if section in ("burst3", "burst2"):
+    if section in ("burst3", "burst2", "split3"):
         events = 60 if quick else args.burst_events
-        return report.burst(scale.burst(work, section[-1], events, (1, 4, 16)))
+        found = scale.burst(work, section[-1], events, (1, 4, 16), split=section == "split3")
+        return report.burst(found)
     if section == "latency":
         return report.latency(scale.latency(work, events=20 if quick else 200))
     if section == "herd":

@@ -218,9 +218,10 @@ def burst(found: dict[str, Any]) -> str:
               "instances' CPU per event: dagtrigger / bare", "runs",
               "Airflow 5xx", "retries / redeliveries")  # fmt: skip
     bare_events = found["rows"][0]["bare"]["cloud-functions"]["check"]["runs"]
+    cpus = found["cpus"] or "the instances, the platform's stand-ins and Airflow share two cores"
     return table(
         f"{found['events']} object events through K instances into Airflow {found['version']} "
-        "on PostgreSQL",
+        f"on PostgreSQL{', on a CPU of its own' if found['cpus'] else ''}",
         header,
         rows,
         "Each instance is a process of its own taking one delivery at a time: functions-framework "
@@ -236,8 +237,8 @@ def burst(found: dict[str, Any]) -> str:
         f"without a note, which is less work for Airflow too) took {bare_events} events through "
         "the same K instances of the same platform: it is the most any function gets through "
         "that platform here, and what is left between it and the raw client is the platform's "
-        "own cost on this machine, where the instances, the platform's stand-ins and Airflow "
-        "share two cores. The instances' CPU per event is the user and system time of their processes "
+        f"own cost on this machine, where {cpus}. The instances' CPU per event is the user and "
+        "system time of their processes "
         "(functions-framework's gunicorn, or awslambdaric) over the burst, divided by its "
         "events. Airflow 5xx: the share of API requests in the burst that Airflow's own access "
         "log shows answered with a 5xx. Retries are dagtrigger's, within an event; "
@@ -314,8 +315,9 @@ def herd(results: dict[str, Any], plot: str) -> str:
         "status and `Retry-After`, as Google's front, IAP or a load balancer do for a full "
         "backend; in the slow phase it serves one request at a time and holds each 0.3 s, so that "
         "answers slow down as the queue grows (its capacity is one over the hold plus Airflow's "
-        "median answer). dagtrigger halves an instance's pace on a 429, waits out a 429's or "
-        "503's `Retry-After` plus up to 0.25 s at random, and raises its pace again on success; what still fails after "
+        "median answer). On a 429 an instance halves the rate it really sent (at most once a "
+        "second); it waits out a 429's or 503's `Retry-After` plus up to 0.25 s at random and "
+        "raises its pace again, slowly, on success. What still fails after "
         "`DAGTRIGGER_DEADLINE` goes back to the platform, which redelivers. "
         f"{check['runs']} runs: lost {check['lost']}, doubled {check['doubled']}; dagtrigger "
         f"retries {results['retries']}, platform redeliveries {results['redeliveries']}, in "

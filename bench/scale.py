@@ -315,6 +315,54 @@ def cpu_seconds(process_groups: Sequence[int]) -> float:
     return total / ticks
 
 
+def _processes() -> dict[int, int]:
+    """Every process's parent, by pid."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    return parents
+
+
+def _pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of process `pid` onto `cpus` (affinity is per thread on Linux)."""
+    for task in Path(f"/proc/{pid}/task").glob("[0-9]*"):
+        with contextlib.suppress(ProcessLookupError, FileNotFoundError):
+            os.sched_setaffinity(int(task.name), cpus)
+
+
+@contextlib.contextmanager
+def cpus_split() -> Iterator[str]:
+    """Airflow and its PostgreSQL (every process this one has started so far, and what they start
+    later) on the first CPU; this process, its threads and what it starts meanwhile on the rest,
+    as deployed, where function instances run on CPUs of their own, not Airflow's. Yields a
+    description of the split; this process gets every CPU back at the end."""
+    everything = os.sched_getaffinity(0)
+    cpus = sorted(everything)
+    if len(cpus) < 2:
+        raise RuntimeError("splitting the CPUs needs at least two")
+    airflow_cpus, function_cpus = set(cpus[:1]), set(cpus[1:])
+    parents, own = _processes(), os.getpid()
+    descendants: set[int] = set()
+    frontier = {own}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - descendants
+        descendants |= frontier
+    for pid in descendants:
+        _pin(pid, airflow_cpus)
+    _pin(own, function_cpus)
+    try:
+        yield (
+            f"Airflow and PostgreSQL on CPU {cpus[0]}; the function instances, the platform's "
+            f"stand-ins and the raw client on CPU {', '.join(map(str, cpus[1:]))}"
+        )
+    finally:
+        _pin(own, everything)
+
+
 def run_count(airflow: Any) -> int:
     status, body = airflow.call("GET", f"/dags/{DAG_ID}/dagRuns?limit=1")
     if status != 200:
@@ -353,17 +401,21 @@ def checked(airflow: Any, before: int, expected: dict[str, str]) -> dict[str, in
 # ---- the burst ---------------------------------------------------------------------------------
 
 
-def burst(work: Path, major: str, events: int, counts: Sequence[int]) -> dict[str, Any]:
+def burst(
+    work: Path, major: str, events: int, counts: Sequence[int], split: bool = False
+) -> dict[str, Any]:
     """Per K instances: the raw client's best, each path's burst of `events`, and the bare
-    function's on the same path."""
+    function's on the same path. With `split`, Airflow runs on a CPU of its own (cpus_split)."""
     from tools.local_airflow import LocalAirflow
 
     airflow = LocalAirflow(major, work / f"airflow{major}", database="postgresql")
     started = time.monotonic()
-    try:
+    with ExitStack() as stack:
+        stack.callback(airflow.stop)
         airflow.start(dag_ids=(DAG_ID,))
         startup = time.monotonic() - started
         say(f"  Airflow {airflow.version} on PostgreSQL up in {startup:.0f} s")
+        cpus = stack.enter_context(cpus_split()) if split else None
         access = AccessLog(airflow)
         raw = RawClient(airflow)
         raw_events = min(events, 500)
@@ -391,9 +443,8 @@ def burst(work: Path, major: str, events: int, counts: Sequence[int]) -> dict[st
                 {"instances": count, "raw": raw_rates, "raw_events": raw_events, "paths": paths,
                  "bare": bare}
             )  # fmt: skip
-        return {"version": airflow.version, "startup": startup, "events": events, "rows": rows}
-    finally:
-        airflow.stop()
+        return {"version": airflow.version, "startup": startup, "events": events, "rows": rows,
+                "cpus": cpus}  # fmt: skip
 
 
 def _raw_rate(airflow: Any, raw: RawClient, count: int, concurrency: int) -> float:
