@@ -21,6 +21,17 @@ def _starts(throttle: Throttle, fake: FakeTime, count: int) -> list[float]:
     return starts
 
 
+def _throttled_at_one_a_second(fake: FakeTime) -> Throttle:
+    """An unlimited throttle that started a request a second for five seconds, then met a 429."""
+    throttle = Throttle(None, 4, clock=fake.clock, sleep=fake.sleep)
+    for _ in range(5):
+        with throttle.slot():
+            pass
+        fake.now += 1.0
+    throttle.throttled(None)
+    return throttle
+
+
 def test_a_burst_of_one_seconds_worth_goes_at_once_then_the_rate_holds() -> None:
     fake = FakeTime(now=100.0)
     throttle = Throttle(2.0, 4, clock=fake.clock, sleep=fake.sleep)
@@ -74,12 +85,7 @@ def test_the_decrease_starts_from_the_rate_really_sent() -> None:
     not from an unreached pace (1000/s), which would change nothing when many instances share
     one server."""
     fake = FakeTime(now=100.0)
-    throttle = Throttle(None, 4, clock=fake.clock, sleep=fake.sleep)
-    for _ in range(5):
-        with throttle.slot():
-            pass
-        fake.now += 1.0
-    throttle.throttled(None)
+    throttle = _throttled_at_one_a_second(fake)
     assert throttle.rate == 0.5  # two starts in the last two seconds: 1/s, halved
     assert _starts(throttle, fake, 2) == [107.0, 109.0]
 
@@ -98,12 +104,7 @@ def test_a_lowered_pace_lets_a_trigger_out_while_its_deadline_leaves_time_for_th
     """The pace learnt from a 429 would start the next request in 2 s; the trigger has 1 s left,
     so its request goes out with half a second to spare instead of failing on a guess."""
     fake = FakeTime(now=100.0)
-    throttle = Throttle(None, 4, clock=fake.clock, sleep=fake.sleep)
-    for _ in range(5):
-        with throttle.slot():
-            pass
-        fake.now += 1.0
-    throttle.throttled(None)
+    throttle = _throttled_at_one_a_second(fake)
     assert throttle.rate == 0.5
     with time_limit(1.0):
         assert _starts(throttle, fake, 1) == [pytest.approx(105.5, abs=0.05)]
