@@ -356,8 +356,8 @@ def cpus_split() -> Iterator[str]:
     _pin(own, function_cpus)
     try:
         yield (
-            f"Airflow and PostgreSQL on CPU {cpus[0]}; the function instances, the platform's "
-            f"stand-ins and the raw client on CPU {', '.join(map(str, cpus[1:]))}"
+            f"Airflow and PostgreSQL run on CPU {cpus[0]} and the function instances, the "
+            f"platform's stand-ins and the raw client on CPU {', '.join(map(str, cpus[1:]))}"
         )
     finally:
         _pin(own, everything)
