@@ -105,6 +105,7 @@ package-aws: $(STAMP)
 # About 5 minutes for cold start, requests, SQS and Airflow 3 throughput; the bursts through 1,
 # 4 and 16 instances take about 20 minutes on Airflow 3, an hour on Airflow 2 (which takes
 # fewer triggers a second) and 8 minutes with Airflow on a CPU of its own (split3, 1,000 events);
+# faults at scale (make chaos's restart test at 5,000 events, both versions) takes 35 minutes;
 # `.venv/bin/python -m bench --only burst2 --burst-events 1000` for less.
 BENCH_STAMP := $(VENV)/.installed-bench
 $(BENCH_STAMP): $(STAMP)

@@ -1,9 +1,10 @@
 """`python -m bench` (what `make bench` runs): every measurement, its table, docs/benchmarks.md.
 
-    python -m bench                      # everything, about 80 minutes on 2 cores
+    python -m bench                      # everything, about 2 h 15 min on 2 cores
     python -m bench --quick              # few repetitions: checks the harness, not dagtrigger
     python -m bench --only cold,airflow  # some of: cold, requests, sqs, airflow, burst3, burst2,
-                                         # split3, latency, herd (the first four take 5 minutes)
+                                         # split3, latency, herd, faults (the first four take
+                                         # 5 minutes)
     python -m bench --only burst2 --burst-events 1000   # a shorter burst
 
 A missed target is shown as MISSED and the exit status stays 0: this reports, it does not gate.
@@ -26,7 +27,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from bench import airflow3, cold, report, scale, sqs, warm
+from bench import airflow3, cold, faults, report, scale, sqs, warm
 from bench.common import REPO
 
 SECTIONS = {
@@ -39,6 +40,7 @@ SECTIONS = {
     "split3": "Bursts into Airflow 3 on a CPU of its own",
     "latency": "Event to run created, per path, at realistic round trips",
     "herd": "Herd control: many instances against a server that pushes back",
+    "faults": "Faults and an API server restart at scale",
 }
 # The split run asks how the bursts' ratios change when Airflow has a CPU of its own, not how
 # long Airflow holds up: a fifth of a full burst answers that.
@@ -124,6 +126,8 @@ def run_section(section: str, work: Path, args: argparse.Namespace) -> str:
         plot = args.output.parent / "herd-control.svg"
         report.herd_plot(found, plot)
         return report.herd(found, plot.name)
+    if section == "faults":
+        return report.faults(faults.measure(work, full=not quick))
     per_round = {0.0: 5, 0.02: 4, 0.1: 3} if quick else {0.0: 30, 0.02: 15, 0.1: 10}
     found = airflow3.measure(work, 2 if quick else 10, per_round)
     return report.throughput(found) + "\n" + report.overhead(found)

@@ -361,3 +361,38 @@ def herd_plot(results: dict[str, Any], path: Any) -> None:
     figure.tight_layout()
     figure.savefig(path, format="svg", metadata={"Date": None})
     plt.close(figure)
+
+
+def faults(found: dict[str, Any]) -> str:
+    rows = [
+        [
+            run["airflow"],
+            f"{run['events']}",
+            f"{run['seconds']:.0f} s",
+            f"after {run['killed_after']} events; down {run['downtime']:.1f} s",
+            f"{run['faults']} of {run['api_requests']} ({run['faults'] / run['api_requests']:.0%})",
+            f"{run['runs']}: lost {run['events'] - run['runs']}, doubled "
+            f"{run['added'] - run['runs']}, wrong conf {run['wrong_conf']}",
+            f"{run['retries']} / {run['redeliveries']}",
+            f"{run['duplicates_sent']}",
+            f"{run['dead_lettered']}",
+        ]
+        for run in found["runs"]
+    ]
+    header = ("Airflow", "events", "wall time", "API server killed", "faults injected",
+              "runs", "retries / redeliveries", "duplicate deliveries", "dead-lettered")  # fmt: skip
+    instances = found["runs"][0]["instances"]
+    return table(
+        f"Object events through {instances} instances, with faults and an API server restart",
+        header,
+        rows,
+        f"Eventarc's deliveries (the platform simulator, with its duplicate deliveries) reach "
+        f"{instances} functions-framework instances, one delivery at a time each, through a "
+        "proxy that faults a quarter of the API requests (500, 503, 429, a reset before or after "
+        "the request reached Airflow, an answer too slow to wait for); when half the events are "
+        "delivered, the API server's process group is killed and started again on its port. "
+        "Each event must still start exactly one run with its conf "
+        "(tests/integration/test_chaos.py, `test_faults_and_an_api_server_restart_at_scale_"
+        "start_each_run_once`). Retries are dagtrigger's, within a delivery; redeliveries are the "
+        "platform's, after dagtrigger gave the event back.",
+    )

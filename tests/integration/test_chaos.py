@@ -806,6 +806,18 @@ def test_faults_and_an_api_server_restart_at_scale_start_each_run_once(
         f"{restart.downtime:.1f} s)"
     )
     _report(name, airflow, len(events), counted[0], stats, proxy, dict(outcomes), retries)
+    if results := os.environ.get("DAGTRIGGER_CHAOS_RESULTS"):  # `python -m bench --only faults`
+        figures = {
+            "airflow": airflow.version, "instances": INSTANCES, "events": len(events),
+            "runs": counted[0], "added": counted[1], "wrong_conf": len(counted[2]),
+            "seconds": wall, "killed_after": restart.delivered_before,
+            "downtime": restart.downtime, "faults": sum(proxy.injected.values()),
+            "api_requests": proxy.api_requests, "retries": retries,
+            "redeliveries": stats.redeliveries, "duplicates_sent": stats.duplicates_sent,
+            "dead_lettered": len(stats.dead_lettered),
+        }  # fmt: skip
+        with open(results, "a") as out:
+            out.write(json.dumps(figures) + "\n")
     _assert_exactly_once(len(events), counted, stats)
     assert restart.delivered_when_back < len(events), "no event was delivered after the restart"
     assert airflow.pid("scheduler") == scheduler, "the scheduler was started again too"
