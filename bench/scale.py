@@ -300,31 +300,25 @@ class AccessLog:
         return counted
 
 
-def cpu_seconds(process_groups: Sequence[int]) -> float:
-    """User and system CPU time so far of every process in these process groups."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    groups, total = set(process_groups), 0
+def _process_stats() -> Iterator[tuple[int, list[str]]]:
+    """Each process's pid and the fields of its /proc stat after the command's closing
+    parenthesis: state, ppid, pgrp, ..., utime (11), stime (12)."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            # After the command's closing parenthesis: state, ppid, pgrp, ..., utime, stime.
-            fields = stat.read_text().rpartition(")")[2].split()
+            yield int(stat.parent.name), stat.read_text().rpartition(")")[2].split()
         except OSError:
             continue  # the process ended meanwhile
-        if int(fields[2]) in groups:
-            total += int(fields[11]) + int(fields[12])
-    return total / ticks
 
 
-def _processes() -> dict[int, int]:
-    """Every process's parent, by pid."""
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        parents[int(stat.parent.name)] = int(fields[1])
-    return parents
+def cpu_seconds(process_groups: Sequence[int]) -> float:
+    """User and system CPU time so far of every process in these process groups."""
+    groups = set(process_groups)
+    total = sum(
+        int(fields[11]) + int(fields[12])
+        for _, fields in _process_stats()
+        if int(fields[2]) in groups
+    )
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _pin(pid: int, cpus: set[int]) -> None:
@@ -345,7 +339,7 @@ def cpus_split() -> Iterator[str]:
     if len(cpus) < 2:
         raise RuntimeError("splitting the CPUs needs at least two")
     airflow_cpus, function_cpus = set(cpus[:1]), set(cpus[1:])
-    parents, own = _processes(), os.getpid()
+    parents, own = {pid: int(fields[1]) for pid, fields in _process_stats()}, os.getpid()
     descendants: set[int] = set()
     frontier = {own}
     while frontier:
