@@ -253,7 +253,7 @@ class HttpSession:
     def _classified(self, exc: Exception, where: str, watch: _Watch, url: str) -> Exception:
         if isinstance(exc, ConfigurationError | TransientTriggerError):
             return exc
-        if watch.expired:
+        if watch.ran_out:
             return _timed_out(where, watch)
         if isinstance(exc, ProxyError):
             proxy = self.proxies.describe(url)
@@ -423,6 +423,12 @@ class _Watch:
             self._timer = threading.Timer(delay, self._cut, (connection,))
             self._timer.daemon = True
             self._timer.start()
+
+    @property
+    def ran_out(self) -> bool:
+        """The request's time is up: the cut came, or a socket's own timeout (which starts later
+        than the watch) noticed first, as it can when the machine is too busy to run the timer."""
+        return self.expired or time.monotonic() >= self._ends_at
 
     def stop(self) -> bool:
         """Disarm (once is enough; later calls only report); True when the time ran out."""
