@@ -8,9 +8,10 @@ AWS's runtime interface client (`awslambdaric`) polling a Lambda Runtime API sta
 PostgreSQL with LocalExecutor and two API workers (tools/local_postgres.py); the example DAG is
 paused, so runs stay queued and the scheduler does not compete with the API for the two cores.
 
-- burst: N distinct object events through K instances per path, against a raw client (K threads,
-  each a kept-alive http.client connection, POSTing the body dagtrigger sends) on the same
-  server at the same concurrency; every run read back, Airflow's 5xx counted in its access log.
+- burst: N distinct object events through K instances per path, in rounds that take turns with
+  a raw client (K threads, each a kept-alive http.client connection, POSTing the body
+  dagtrigger sends) on the same server at the same concurrency; every run read back, Airflow's
+  5xx counted in its access log.
 - latency: one instance per path through `DelayProxy` (20 ms, 100 ms per round trip): event to
   run created, p50 and p99, against one raw request's time through the same proxy.
 - herd: 16 instances behind a front whose capacity changes on a schedule (429, then 503 with
@@ -35,13 +36,13 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from bench.bare_function import bare_run_id
-from bench.common import DAG_ID, child_env, rotated, summary
+from bench.common import DAG_ID, child_env, paired_ratios, rotated, summary
 from bench.delay_proxy import DelayProxy
 from tests.standins._http import LoopbackServer, Request, Response, forward, text_response
 
@@ -115,7 +116,7 @@ class Instances:
     def __init__(
         self, path: str, count: int, env: dict[str, str], work: Path, bare: bool = False
     ) -> None:
-        self.path, self.count = path, count
+        self.path, self.count, self.bare = path, count, bare
         self._stack = ExitStack()
         self._log = work / f"{path}-{count}-{uuid.uuid4().hex[:6]}.log"
         environment = child_env(**env)
@@ -395,11 +396,37 @@ def checked(airflow: Any, before: int, expected: dict[str, str]) -> dict[str, in
 # ---- the burst ---------------------------------------------------------------------------------
 
 
+BURST_ROUNDS = 10
+BARE_EVERY = 5  # the bare function, a control, takes part in every fifth round
+
+
+@dataclass
+class Tally:
+    """One contender's chunks over the rounds of a burst."""
+
+    events: int = 0
+    seconds: float = 0.0
+    cpu: float = 0.0
+    redeliveries: int = 0
+    rates: list[float] = field(default_factory=list)
+    statuses: collections.Counter[int] = field(default_factory=collections.Counter)
+    check: collections.Counter[str] = field(default_factory=collections.Counter)
+
+    def add(self, events: int, seconds: float) -> None:
+        self.events += events
+        self.seconds += seconds
+        self.rates.append(events / seconds)
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
+
+
 def burst(
     work: Path, major: str, events: int, counts: Sequence[int], split: bool = False
 ) -> dict[str, Any]:
-    """Per K instances: the raw client's best, each path's burst of `events`, and the bare
-    function's on the same path. With `split`, Airflow runs on a CPU of its own (cpus_split)."""
+    """Per K instances: each path's burst of `events`, the raw client's and the bare function's,
+    taking turns (burst_at). With `split`, Airflow runs on a CPU of its own (cpus_split)."""
     from tools.local_airflow import LocalAirflow
 
     airflow = LocalAirflow(major, work / f"airflow{major}", database="postgresql")
@@ -410,102 +437,119 @@ def burst(
         startup = time.monotonic() - started
         say(f"  Airflow {airflow.version} on PostgreSQL up in {startup:.0f} s")
         cpus = stack.enter_context(cpus_split()) if split else None
-        access = AccessLog(airflow)
-        raw = RawClient(airflow)
-        raw_events = min(events, 500)
-        rows = []
-        bare_env = {
-            "BARE_AIRFLOW_URL": airflow.url,
-            "BARE_AUTHORIZATION": raw.authorization,
-            "BARE_API": raw.api,
-        }
-        for count in counts:
-            raw_rates = [_raw_rate(airflow, raw, raw_events, count)]
-            paths, bare = {}, {}
-            for path in PATHS:
-                paths[path] = _path_burst(airflow, access, path, count, events, work)
-                bare[path] = _path_burst(airflow, access, path, count, raw_events, work, bare_env)
-                say(f"  Airflow {major}, {PATHS[path]} x{count}: {paths[path]['rate']:.1f}/s, "
-                    f"bare {bare[path]['rate']:.1f}/s, {paths[path]['check']}")  # fmt: skip
-            raw_rates.append(_raw_rate(airflow, raw, raw_events, count))
-            best = max(raw_rates)
-            say(f"  Airflow {major}, raw x{count}: {raw_rates[0]:.1f}/s, {raw_rates[1]:.1f}/s")
-            for path, found in paths.items():
-                found["ratio"] = found["rate"] / best
-                found["bare_ratio"] = found["rate"] / bare[path]["rate"]
-            rows.append(
-                {"instances": count, "raw": raw_rates, "raw_events": raw_events, "paths": paths,
-                 "bare": bare}
-            )  # fmt: skip
+        rows = [burst_at(airflow, count, events, work) for count in counts]
         return {"version": airflow.version, "startup": startup, "events": events, "rows": rows,
-                "cpus": cpus}  # fmt: skip
+                "cpus": cpus, "rounds": BURST_ROUNDS, "bare_every": BARE_EVERY}  # fmt: skip
 
 
-def _raw_rate(airflow: Any, raw: RawClient, count: int, concurrency: int) -> float:
+def burst_at(airflow: Any, count: int, events: int, work: Path) -> dict[str, Any]:
+    """`events` through K instances of each path, in BURST_ROUNDS chunks that take turns with
+    the raw client's chunks (K threads) and, every BARE_EVERY rounds, the bare function's on the
+    same platform: each round's contenders see the same machine, however busy it is."""
+    access, raw = AccessLog(airflow), RawClient(airflow)
+    chunk = events // BURST_ROUNDS
+    bare_env = {
+        "BARE_AIRFLOW_URL": airflow.url,
+        "BARE_AUTHORIZATION": raw.authorization,
+        "BARE_API": raw.api,
+    }
+    with ExitStack() as stack:
+        fleets = {}
+        for path in PATHS:
+            fleets[path] = stack.enter_context(Instances(path, count, function_env(airflow), work))
+            fleets[f"bare {path}"] = stack.enter_context(
+                Instances(path, count, bare_env, work, bare=True)
+            )
+        for instances in fleets.values():
+            warm_up(instances, object_events(instances.path, 2 * count))
+        tallies = {name: Tally() for name in ("raw", *fleets)}
+        for index in range(BURST_ROUNDS):
+            present = [n for n in tallies if not n.startswith("bare") or index % BARE_EVERY == 0]
+            for name in rotated(present, index):
+                if name == "raw":
+                    _raw_chunk(airflow, raw, chunk, count, tallies[name])
+                else:
+                    _path_chunk(airflow, access, fleets[name], chunk, tallies[name])
+        retries = {name: sum(1 for entry in fleets[name].log_entries() if "retry" in entry)
+                   for name in PATHS}  # fmt: skip
+    for name, tally in tallies.items():
+        if name != "raw" and (tally.check["lost"] or tally.check["doubled"]
+                              or tally.check["wrong_conf"]):  # fmt: skip
+            raise RuntimeError(f"{name} x{count}: {dict(tally.check)}")
+    found = {name: _burst_figures(tally) for name, tally in tallies.items()}
+    raw_tally = tallies["raw"]
+    for path in PATHS:
+        found[path].update(
+            retries=retries[path],
+            ratio=tallies[path].rate / raw_tally.rate,
+            round_ratios=paired_ratios(tallies[path].rates, raw_tally.rates),
+            bare_ratio=tallies[path].rate / tallies[f"bare {path}"].rate,
+        )
+        say(f"  Airflow {airflow.major}, {PATHS[path]} x{count}: {tallies[path].rate:.1f}/s, "
+            f"raw {raw_tally.rate:.1f}/s, bare {tallies[f'bare {path}'].rate:.1f}/s, "
+            f"{dict(tallies[path].check)}")  # fmt: skip
+    return {"instances": count, "chunk": chunk, "raw": found["raw"],
+            "paths": {path: found[path] for path in PATHS},
+            "bare": {path: found[f"bare {path}"] for path in PATHS}}  # fmt: skip
+
+
+def _burst_figures(tally: Tally) -> dict[str, Any]:
+    requests = sum(tally.statuses.values())
+    return {
+        "events": tally.events,
+        "seconds": tally.seconds,
+        "rate": tally.rate,
+        "cpu_per_event": tally.cpu / tally.events,
+        "check": dict(tally.check),
+        "redeliveries": tally.redeliveries,
+        "requests": requests,
+        "server_errors": sum(n for status, n in tally.statuses.items() if status >= 500),
+        "statuses": {str(k): v for k, v in sorted(tally.statuses.items())},
+    }
+
+
+def _raw_chunk(airflow: Any, raw: RawClient, count: int, concurrency: int, tally: Tally) -> None:
     bodies = raw_bodies(raw, count)
     before = run_count(airflow)
     seconds = raw.send_all(bodies, concurrency)
     if (added := run_count(airflow) - before) != count:
         raise RuntimeError(f"the raw client sent {count} triggers and {added} runs were created")
-    return count / seconds
+    tally.add(count, seconds)
 
 
-def _path_burst(
-    airflow: Any,
-    access: AccessLog,
-    path: str,
-    count: int,
-    events: int,
-    work: Path,
-    bare_env: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """`events` through `count` instances of dagtrigger, or of the bare function with
-    `bare_env`; every run read back."""
+def _path_chunk(
+    airflow: Any, access: AccessLog, instances: Instances, events: int, tally: Tally
+) -> None:
+    """`events` through the instances (dagtrigger's or the bare function's); every run read
+    back."""
     from tests.integration.platform_sim import PlatformSimulator
 
-    burst_events = object_events(path, events)
-    if bare_env is None:
-        expected = planned_runs(burst_events)
+    chunk_events = object_events(instances.path, events)
+    if instances.bare:
+        expected = {bare_run_id(name): name for name, _ in chunk_events}
     else:
-        expected = {bare_run_id(name): name for name, _ in burst_events}
-    env = function_env(airflow) if bare_env is None else bare_env
-    with Instances(path, count, env, work, bare=bare_env is not None) as instances:
-        warm_up(instances, object_events(path, 2 * count))
-        before = run_count(airflow)
-        access.mark()
+        expected = planned_runs(chunk_events)
+    before = run_count(airflow)
+    access.mark()
 
-        def deliver(batch: Sequence[Event]) -> set[str]:
-            ((key, event),) = batch
-            return set() if instances.deliver(event) else {key}
+    def deliver(batch: Sequence[Event]) -> set[str]:
+        ((key, event),) = batch
+        return set() if instances.deliver(event) else {key}
 
-        # Lambda retries a failed asynchronous invocation twice; Eventarc for a day.
-        attempts = 3 if path == "lambda" else 50
-        simulator = PlatformSimulator(deliver, max_attempts=attempts, workers=count,
-                                      duplicate_rate=0.0)  # fmt: skip
-        cpu_before = cpu_seconds(instances.process_groups())
-        started = time.monotonic()
-        stats = simulator.run(burst_events, timeout=7200)
-        seconds = time.monotonic() - started
-        cpu = cpu_seconds(instances.process_groups()) - cpu_before
-        statuses = access.statuses()
-        retries = sum(1 for entry in instances.log_entries() if "retry" in entry)
-    check = checked(airflow, before, expected)
-    if check["lost"] or check["doubled"] or check["wrong_conf"] or stats.dead_lettered:
-        raise RuntimeError(f"{PATHS[path]} x{count}: {check}, dead-lettered "
-                           f"{len(stats.dead_lettered)}")  # fmt: skip
-    requests = sum(statuses.values())
-    server_errors = sum(n for status, n in statuses.items() if status >= 500)
-    return {
-        "seconds": seconds,
-        "rate": events / seconds,
-        "cpu_per_event": cpu / events,
-        "check": check,
-        "redeliveries": stats.redeliveries,
-        "retries": retries,
-        "requests": requests,
-        "server_errors": server_errors,
-        "statuses": {str(k): v for k, v in sorted(statuses.items())},
-    }
+    # Lambda retries a failed asynchronous invocation twice; Eventarc for a day.
+    attempts = 3 if instances.path == "lambda" else 50
+    simulator = PlatformSimulator(deliver, max_attempts=attempts, workers=instances.count,
+                                  duplicate_rate=0.0)  # fmt: skip
+    cpu_before = cpu_seconds(instances.process_groups())
+    started = time.monotonic()
+    stats = simulator.run(chunk_events, timeout=7200)
+    tally.add(events, time.monotonic() - started)
+    tally.cpu += cpu_seconds(instances.process_groups()) - cpu_before
+    tally.statuses.update(access.statuses())
+    tally.redeliveries += stats.redeliveries
+    if stats.dead_lettered:
+        raise RuntimeError(f"{instances.path}: {len(stats.dead_lettered)} events dead-lettered")
+    tally.check.update(checked(airflow, before, expected))
 
 
 # ---- latency -----------------------------------------------------------------------------------
