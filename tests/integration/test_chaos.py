@@ -568,8 +568,12 @@ ASSET_FAULT_RATES = SERVERLESS_FAULT_RATES  # 25 % of the requests meet a fault
 # could commit after the redelivery's read, the one window the check before posting leaves (see
 # dagtrigger.airflow.asset_events).
 ASSET_DEADLINE = 8.0
+# Each event takes a read and a post, and the injected 429s slow the instance's pace: at full
+# size the test runs past pytest's default timeout.
+ASSET_TIMEOUT = 1800 if FULL else 600
 
 
+@pytest.mark.timeout(ASSET_TIMEOUT)
 def test_object_events_through_faults_record_each_asset_event_once(
     airflow: LocalAirflow, tmp_path: Path
 ) -> None:
@@ -611,7 +615,8 @@ def test_object_events_through_faults_record_each_asset_event_once(
                 ((key, event),) = batch
                 return set() if 200 <= function.post_structured(event) < 300 else {key}
 
-            stats = PlatformSimulator(deliver, max_attempts=50, workers=4).run(events, timeout=600)
+            simulator = PlatformSimulator(deliver, max_attempts=50, workers=4)
+            stats = simulator.run(events, timeout=ASSET_TIMEOUT)
             logs = function.log_entries()
     finally:
         _set_paused(airflow, ASSET_CONSUMER, was_paused)
