@@ -103,8 +103,9 @@ package-aws: $(STAMP)
 
 # What a user feels, each measured side by side with a baseline in one run: docs/benchmarks.md.
 # About 5 minutes for cold start, requests, SQS and Airflow 3 throughput; the bursts through 1,
-# 4 and 16 instances take about 20 minutes on Airflow 3, an hour on Airflow 2 (which takes
-# fewer triggers a second) and 8 minutes with Airflow on a CPU of its own (split3, 1,000 events);
+# 4 and 16 instances (each K's events in rounds that take turns with a raw client's) take about
+# 25 minutes on Airflow 3, an hour and a half on Airflow 2 (which takes fewer triggers a second)
+# and 7 minutes with Airflow on a CPU of its own (split3, 1,000 events);
 # faults at scale (make chaos's restart test at 5,000 events, both versions) takes 35 minutes;
 # `.venv/bin/python -m bench --only burst2 --burst-events 1000` for less.
 BENCH_STAMP := $(VENV)/.installed-bench

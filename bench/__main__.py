@@ -1,6 +1,6 @@
 """`python -m bench` (what `make bench` runs): every measurement, its table, docs/benchmarks.md.
 
-    python -m bench                      # everything, about 2 h 15 min on 2 cores
+    python -m bench                      # everything, about 2 h 45 min on 2 cores
     python -m bench --quick              # few repetitions: checks the harness, not dagtrigger
     python -m bench --only cold,airflow  # some of: cold, requests, sqs, airflow, burst3, burst2,
                                          # split3, latency, herd, faults (the first four take
